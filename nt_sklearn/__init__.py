@@ -1,0 +1,23 @@
+"""NeuronTune as a scikit-learn estimator on cached embeddings.
+
+Imports numpy, scipy, scikit-learn and joblib only (never torch).
+"""
+
+from . import metrics
+from ._head import LinearHead
+from ._neurontune import NeuronTuneClassifier
+from ._scorer import SFitScorer
+from ._scores import select_biased_features, sfit, spuriousness_scores
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "LinearHead",
+    "NeuronTuneClassifier",
+    "SFitScorer",
+    "__version__",
+    "metrics",
+    "select_biased_features",
+    "sfit",
+    "spuriousness_scores",
+]

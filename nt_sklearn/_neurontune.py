@@ -1,0 +1,458 @@
+"""NeuronTuneClassifier: spurious-bias mitigation without group labels."""
+
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._head import train_linear_head
+from ._scores import (
+    ACTIVATIONS,
+    _ClassMedianScorer,
+    _encode,
+    _warn_degenerate,
+    select_biased_features,
+    sfit,
+)
+
+__all__ = ["NeuronTuneClassifier"]
+
+logger = logging.getLogger(__name__)
+
+
+class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
+    """NeuronTune: retrain a last layer with its spuriously biased features masked.
+
+    A reference model (the backbone's own last layer, or an ERM head) predicts
+    the identification data ``X``. For every feature ``k`` and class ``c``, the
+    spuriousness score ``s[k, c]`` compares the median activation of the
+    misclassified class-``c`` samples with that of the correct ones; features
+    whose score exceeds ``threshold`` for any class are biased. A linear head
+    is then trained on the tuning data with the biased features multiplied by
+    ``mask_value``, on class-balanced mini-batches, and the epoch with the
+    highest SFit (the sum of ``|s|`` of the tuned head on ``X``) is kept. No
+    group labels are used anywhere.
+
+    Parameters
+    ----------
+    estimator : fitted classifier, default=None
+        The reference model over the same embeddings, e.g. a
+        :class:`LinearHead` built from the backbone's classifier. It is used as
+        it is, never refitted. None: a plain, unweighted
+        ``LogisticRegression(max_iter=1000)`` fitted on the tuning data
+        stands in for the ERM head (a decision of this implementation; the
+        paper uses the ERM model's own layer). Inside ``GridSearchCV`` or
+        ``cross_validate``, which clone their estimator, pass a
+        :class:`LinearHead` or wrap a fitted model in
+        ``sklearn.frozen.FrozenEstimator`` so it stays fitted.
+    activation : {"abs", "relu", "identity"}, default="abs"
+        Applied to the embeddings before the medians; ``"abs"`` is the paper's.
+    threshold : float, default=0.0
+        The paper's eta: a feature is biased when ``s[k, c] > threshold`` for
+        at least one class.
+    mask_value : float, default=0.0
+        Factor applied to the biased features during tuning and prediction
+        (0 removes them, as in the paper; 1 is no masking).
+    max_masked_fraction : float in [0, 1], default=None
+        Cap on the fraction of masked features (the highest scores stay
+        masked). None follows the paper, except that at least one feature is
+        always left unmasked (with a warning): see
+        :func:`select_biased_features`.
+    n_rounds : int, default=1
+        Identify-then-tune rounds. In every round after the first, the current
+        head (the one selected so far) re-identifies on ``X`` and the newly
+        flagged features join the mask; tuning continues from that head for
+        ``n_epochs`` more epochs. The paper uses one round.
+    optimizer : {"sgd", "adamw"}, default="sgd"
+        The paper uses SGD for the image datasets, AdamW for MultiNLI and
+        CivilComments.
+    learning_rate : float, default=1e-3
+    momentum : float, default=0.9
+        SGD momentum (ignored by AdamW).
+    weight_decay : float, default=1e-4
+    batch_size : int, default=128
+        Each batch draws ``batch_size // n_classes`` tuning samples per class,
+        with replacement.
+    batches_per_epoch : int, default=200
+    n_epochs : int, default=40
+    head_init : {"reference", "zeros"}, default="reference"
+        Start the head from the reference model's weights when it is linear
+        (it has ``coef_`` and ``intercept_``), else from zeros; ``"zeros"``
+        always starts fresh.
+    selection : {"sfit", "last"}, default="sfit"
+        Keep the epoch with the highest SFit on ``X`` (the paper) or the last.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split of ``X`` when ``X_tune`` is None and the mini-batches.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+    reference_estimator_ : classifier
+        The reference model used (``estimator``, or the fitted stand-in).
+    spuriousness_scores_ : ndarray of shape (n_features_in_, n_classes)
+        The scores of the reference model's predictions on the identification
+        data (of the last round when ``n_rounds > 1``).
+    biased_features_ : ndarray of shape (n_features_in_,), dtype bool
+        True for the masked features.
+    biased_feature_indices_ : ndarray of int
+        ``np.flatnonzero(biased_features_)``.
+    feature_scale_ : ndarray of shape (n_features_in_,)
+        ``mask_value`` on the biased features, 1 elsewhere.
+    coef_ : ndarray of shape (n_classes, n_features_in_)
+        Weights of the selected head (one row per class, binary included).
+        Predictions use ``coef_ * feature_scale_``.
+    intercept_ : ndarray of shape (n_classes,)
+    head_init_ : {"reference", "zeros"}
+        How the head was actually initialised.
+    sfit_history_ : ndarray of shape (n_rounds * n_epochs,)
+        SFit of the head on ``X`` after every epoch.
+    best_epoch_ : int
+        Index into ``sfit_history_`` of the selected head.
+    n_iter_ : int
+        Epochs run.
+
+    See Also
+    --------
+    SFitScorer : SFit as a scorer for grid searches.
+    spuriousness_scores : The scores alone.
+
+    Notes
+    -----
+    ``fit(X, y, X_tune=..., y_tune=...)`` follows the paper's default: ``X``
+    is the identification data (the validation split) and the tuning data is
+    the training split. With ``X_tune=None``, ``X`` is split per class into
+    two halves, one to identify and one to tune (the paper's NeuronTune-dagger).
+
+    scikit-learn's model-selection tools slice every fit parameter with as
+    many rows as ``X`` along with the folds. A tuning set of exactly
+    ``len(X)`` rows would therefore be cut silently; ``fit`` refuses such a
+    tuning set unless it equals ``X`` (identifying on the tuning data), and
+    the error says how to proceed.
+
+    References
+    ----------
+    G. Zheng, W. Ye, A. Zhang. "NeuronTune: Towards Self-Guided Spurious Bias
+    Mitigation". ICML 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nt_sklearn import NeuronTuneClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> def make(n, p_aligned):
+    ...     y = rng.integers(0, 2, n)
+    ...     spurious = np.where(rng.random(n) < p_aligned, y, 1 - y)
+    ...     X = np.column_stack([y + rng.normal(0, 0.6, n), spurious + rng.normal(0, 0.1, n)])
+    ...     return X, y
+    >>> X_train, y_train = make(2000, 0.95)
+    >>> X_val, y_val = make(500, 0.5)
+    >>> clf = NeuronTuneClassifier(n_epochs=5, random_state=0)
+    >>> clf = clf.fit(X_val, y_val, X_tune=X_train, y_tune=y_train)
+    >>> clf.biased_feature_indices_
+    array([1])
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["predict"]), None],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "threshold": [Interval(Real, None, None, closed="neither")],
+        "mask_value": [Interval(Real, None, None, closed="neither")],
+        "max_masked_fraction": [Interval(Real, 0, 1, closed="both"), None],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"sgd", "adamw"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "head_init": [StrOptions({"reference", "zeros"})],
+        "selection": [StrOptions({"sfit", "last"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        activation="abs",
+        threshold=0.0,
+        mask_value=0.0,
+        max_masked_fraction=None,
+        n_rounds=1,
+        optimizer="sgd",
+        learning_rate=1e-3,
+        momentum=0.9,
+        weight_decay=1e-4,
+        batch_size=128,
+        batches_per_epoch=200,
+        n_epochs=40,
+        head_init="reference",
+        selection="sfit",
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.activation = activation
+        self.threshold = threshold
+        self.mask_value = mask_value
+        self.max_masked_fraction = max_masked_fraction
+        self.n_rounds = n_rounds
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.n_epochs = n_epochs
+        self.head_init = head_init
+        self.selection = selection
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, X_tune=None, y_tune=None):
+        """Identify biased features on ``X`` and tune a head on ``X_tune``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Identification embeddings (the paper: the validation split).
+        y : array-like of shape (n_samples,)
+            Class labels of ``X``. Group labels are never needed.
+        X_tune : array-like of shape (n_tune, n_features), default=None
+            Tuning embeddings (the paper: the training split); read one
+            mini-batch at a time, so a read-only memmap is never copied.
+            None: tune on one class-stratified half of ``X`` and identify on
+            the other (NeuronTune-dagger).
+        y_tune : array-like of shape (n_tune,), default=None
+            Class labels of ``X_tune``; required with ``X_tune``.
+
+        Returns
+        -------
+        self : NeuronTuneClassifier
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "NeuronTuneClassifier needs samples of at least 2 classes in y; "
+                f"got 1 class: {self.classes_[0]!r}."
+            )
+        rng = check_random_state(self.random_state)
+        if X_tune is None:
+            if y_tune is not None:
+                raise ValueError("y_tune was given without X_tune.")
+            id_rows, tune_rows = _split_halves(y_enc, len(self.classes_), rng)
+            X_id, y_id, X_tune, y_tune_enc = X[id_rows], y_enc[id_rows], X[tune_rows], y_enc[tune_rows]
+        else:
+            X_id, y_id = X, y_enc
+            X_tune, y_tune_enc = self._validate_tuning_data(X, X_tune, y_tune)
+
+        reference = self._reference(X_tune, y_tune_enc)
+        self.reference_estimator_ = reference
+        coef, intercept = self._initial_head(reference)
+        ref_pred = _encode(self.classes_, np.asarray(reference.predict(X_id)))
+
+        score_fn = _ClassMedianScorer(X_id, y_id, len(self.classes_), self.activation)
+        biased = np.zeros(self.n_features_in_, dtype=bool)
+        history, best = [], None
+        # the mini-batch seed is drawn after the split, from the same RandomState
+        batch_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        for round_ in range(self.n_rounds):
+            scores, degenerate = score_fn(ref_pred)
+            if round_ == 0:
+                _warn_degenerate(degenerate, self.classes_)
+            biased |= select_biased_features(
+                scores, threshold=self.threshold, max_masked_fraction=self.max_masked_fraction
+            )
+            scale = np.where(biased, float(self.mask_value), 1.0)
+            self.spuriousness_scores_ = scores
+            logger.info(
+                "round %d: %d of %d features biased", round_ + 1, biased.sum(), len(biased)
+            )
+            epochs = train_linear_head(
+                X_tune,
+                y_tune_enc,
+                len(self.classes_),
+                coef=coef,
+                intercept=intercept,
+                feature_scale=scale,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+                batch_size=self.batch_size,
+                batches_per_epoch=self.batches_per_epoch,
+                n_epochs=self.n_epochs,
+                rng=batch_rng,
+            )
+            last_pred = None
+            for W, b in epochs:
+                pred = np.argmax(X_id @ (W * scale).T + b, axis=1)
+                if last_pred is None or not np.array_equal(pred, last_pred):
+                    value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
+                last_pred = pred
+                history.append(value)
+                logger.debug("epoch %d: SFit %.6g", len(history), value)
+                if self.selection == "last" or best is None or value > best[0]:
+                    best = (value, len(history) - 1, W, b, scale, biased.copy())
+            # the next round starts from, and re-identifies with, the head selected so far
+            _, _, coef, intercept, scale, _ = best
+            ref_pred = np.argmax(X_id @ (coef * scale).T + intercept, axis=1)
+
+        _, self.best_epoch_, self.coef_, self.intercept_, self.feature_scale_, mask = best
+        self.biased_features_ = mask
+        self.biased_feature_indices_ = np.flatnonzero(self.biased_features_)
+        self.sfit_history_ = np.asarray(history)
+        self.n_iter_ = len(history)
+        return self
+
+    def _validate_tuning_data(self, X, X_tune, y_tune):
+        if y_tune is None:
+            raise ValueError("X_tune was given without y_tune.")
+        X_tune = validate_data(self, X_tune, reset=False, dtype=[np.float64, np.float32])
+        y_tune = np.asarray(y_tune)
+        if y_tune.ndim != 1 or len(y_tune) != len(X_tune):
+            raise ValueError(
+                f"y_tune must be 1-D with one label per row of X_tune ({len(X_tune)} rows); "
+                f"got shape {y_tune.shape}."
+            )
+        if len(X_tune) == len(X) and X_tune is not X and not np.array_equal(X_tune, X):
+            raise ValueError(
+                f"X_tune has as many rows as X ({len(X)}). scikit-learn's model-selection "
+                "tools (GridSearchCV, cross_validate, ...) slice every fit parameter of that "
+                "length along with the folds of X, which would cut the tuning set silently. "
+                "Drop or repeat one row of the tuning set so that the lengths differ."
+            )
+        unseen = np.setdiff1d(y_tune, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y_tune has labels not present in y: {unseen.tolist()}.")
+        missing = np.setdiff1d(self.classes_, y_tune)
+        if missing.size:
+            raise ValueError(
+                f"y_tune has no sample of class(es) {missing.tolist()}; class-balanced "
+                "tuning needs every class of y."
+            )
+        return X_tune, _encode(self.classes_, y_tune)
+
+    def _reference(self, X_tune, y_tune_enc):
+        if self.estimator is None:
+            lr = LogisticRegression(max_iter=1000)
+            return lr.fit(X_tune, self.classes_[y_tune_enc])
+        try:
+            check_is_fitted(self.estimator)
+        except NotFittedError as exc:
+            raise NotFittedError(
+                "`estimator` must be a fitted classifier (it is used as the reference model, "
+                "never refitted). GridSearchCV and cross_validate clone it, which unfits it: "
+                "wrap it in sklearn.frozen.FrozenEstimator or pass a LinearHead."
+            ) from exc
+        ref_classes = np.asarray(getattr(self.estimator, "classes_", []))
+        if set(ref_classes.tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                f"`estimator` predicts classes {ref_classes.tolist()} but y has classes "
+                f"{self.classes_.tolist()}; the reference model must cover exactly the classes of y."
+            )
+        return self.estimator
+
+    def _initial_head(self, reference):
+        n_classes, n_features = len(self.classes_), self.n_features_in_
+        coef = np.zeros((n_classes, n_features))
+        intercept = np.zeros(n_classes)
+        self.head_init_ = "zeros"
+        if self.head_init == "zeros":
+            return coef, intercept
+        ref_coef = getattr(reference, "coef_", None)
+        ref_intercept = getattr(reference, "intercept_", None)
+        if ref_coef is None or ref_intercept is None:
+            return coef, intercept
+        ref_coef = np.atleast_2d(np.asarray(ref_coef, dtype=np.float64))
+        ref_intercept = np.atleast_1d(np.asarray(ref_intercept, dtype=np.float64))
+        if ref_coef.shape[1] != n_features:
+            raise ValueError(
+                f"`estimator` has coef_ of width {ref_coef.shape[1]} but X has "
+                f"{n_features} features."
+            )
+        rows = _encode(self.classes_, np.asarray(reference.classes_))
+        if ref_coef.shape[0] == 1 and n_classes == 2:
+            # a binary logistic model: logits (0, w.x + b) give the same probabilities
+            coef[rows[1]], intercept[rows[1]] = ref_coef[0], ref_intercept[0]
+        elif ref_coef.shape[0] == n_classes:
+            coef[rows], intercept[rows] = ref_coef, ref_intercept
+        else:
+            return coef, intercept
+        self.head_init_ = "reference"
+        return coef, intercept
+
+    def decision_function(self, X):
+        """Logits of the tuned head on the masked embeddings.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), or (n_samples,) for two
+        classes: the logit of ``classes_[1]`` minus that of ``classes_[0]``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        logits = X @ (self.coef_ * self.feature_scale_).T + self.intercept_
+        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict(self, X):
+        """Predicted class labels."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def predict_proba(self, X):
+        """Softmax probabilities, columns in the order of ``classes_``."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        # Masking trades average accuracy for worst-group accuracy by design: on
+        # scikit-learn's 2-feature, 3-class blobs the paper's threshold of 0 masks
+        # one of the two features and training accuracy falls to about 0.7 (0.97
+        # with mask_value=1, see tests/test_neurontune.py). The tag keeps the rest
+        # of check_classifiers_train running instead of stopping at its 0.83 bar.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+
+def _split_halves(y_encoded, n_classes, rng):
+    """Split rows into identification and tuning halves, stratified by class.
+
+    Each class's rows are shuffled; the first ``n_c // 2`` identify and the
+    rest tune. A class with a single row is put in both halves, so that
+    every class can be identified on and tuned on.
+    """
+    perm = rng.permutation(len(y_encoded))
+    perm = perm[np.argsort(y_encoded[perm], kind="stable")]  # shuffled within class
+    counts = np.bincount(y_encoded, minlength=n_classes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(perm)) - np.repeat(starts, counts)
+    half = np.repeat(counts // 2, counts)
+    singleton = np.repeat(counts == 1, counts)
+    id_rows = perm[(rank < half) | singleton]
+    tune_rows = perm[rank >= half]
+    return np.sort(id_rows), np.sort(tune_rows)
+

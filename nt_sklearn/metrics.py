@@ -1,0 +1,171 @@
+"""Group metrics of the spurious-correlation literature.
+
+Groups (class x spurious attribute) are for evaluation only. "Mean accuracy"
+means three different things across papers; :func:`mean_accuracy` names them:
+
+- ``"sample"``: the plain accuracy over all test samples;
+- ``"train_weighted"``: per-group accuracies weighted by the group
+  proportions of the training data (the Waterbirds convention of the group
+  DRO line of work, whose test set is group-balanced);
+- ``"group_mean"``: the unweighted mean of the per-group accuracies.
+"""
+
+import numpy as np
+from sklearn.metrics import make_scorer
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+__all__ = [
+    "accuracy_gap",
+    "group_accuracies",
+    "make_worst_group_scorer",
+    "mean_accuracy",
+    "worst_class_accuracy",
+    "worst_group_accuracy",
+]
+
+CONVENTIONS = ("sample", "train_weighted", "group_mean")
+
+
+def _check(y_true, y_pred, groups=None):
+    y_true = column_or_1d(y_true)
+    y_pred = column_or_1d(y_pred)
+    if groups is None:
+        check_consistent_length(y_true, y_pred)
+    else:
+        groups = column_or_1d(groups)
+        check_consistent_length(y_true, y_pred, groups)
+    if len(y_true) == 0:
+        raise ValueError("Group metrics need at least one sample; got empty arrays.")
+    return y_true, y_pred, groups
+
+
+def group_accuracies(y_true, y_pred, groups):
+    """Accuracy of every group present in ``groups``.
+
+    Parameters
+    ----------
+    y_true, y_pred, groups : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    dict
+        ``{group: accuracy}``, in sorted group order.
+
+    Examples
+    --------
+    >>> from nt_sklearn.metrics import group_accuracies
+    >>> group_accuracies([0, 0, 1, 1], [0, 1, 1, 1], groups=[0, 0, 3, 3])
+    {0: 0.5, 3: 1.0}
+    """
+    y_true, y_pred, groups = _check(y_true, y_pred, groups)
+    labels, inverse = np.unique(groups, return_inverse=True)
+    correct = np.bincount(inverse, weights=(y_true == y_pred), minlength=len(labels))
+    counts = np.bincount(inverse, minlength=len(labels))
+    return {label.item(): float(c / n) for label, c, n in zip(labels, correct, counts)}
+
+
+def worst_group_accuracy(y_true, y_pred, groups):
+    """The lowest per-group accuracy (WGA).
+
+    Examples
+    --------
+    >>> from nt_sklearn.metrics import worst_group_accuracy
+    >>> worst_group_accuracy([0, 0, 1, 1], [0, 1, 1, 1], groups=[0, 0, 3, 3])
+    0.5
+    """
+    return min(group_accuracies(y_true, y_pred, groups).values())
+
+
+def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_groups=None):
+    """Mean accuracy in one of the literature's three conventions.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,), default=None
+        Needed by ``"train_weighted"`` and ``"group_mean"``.
+    convention : {"sample", "train_weighted", "group_mean"}, default="sample"
+        See the module docstring.
+    train_groups : array-like, default=None
+        The group ids of the training data, whose proportions weight the
+        per-group accuracies under ``"train_weighted"``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from nt_sklearn.metrics import mean_accuracy
+    >>> y, pred, g = [0, 0, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1]
+    >>> mean_accuracy(y, pred)
+    0.75
+    >>> mean_accuracy(y, pred, g, convention="train_weighted", train_groups=[0, 1, 1, 1])
+    0.875
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    y_true, y_pred, groups = _check(y_true, y_pred, groups)
+    if convention == "sample":
+        return float(np.mean(y_true == y_pred))
+    if groups is None:
+        raise ValueError(f"convention={convention!r} needs the groups of the samples.")
+    accs = group_accuracies(y_true, y_pred, groups)
+    if convention == "group_mean":
+        return float(np.mean(list(accs.values())))
+    if train_groups is None:
+        raise ValueError("convention='train_weighted' needs train_groups.")
+    train_labels, train_counts = np.unique(column_or_1d(train_groups), return_counts=True)
+    weights = dict(zip(train_labels.tolist(), train_counts / train_counts.sum()))
+    missing = sorted(set(weights) - set(accs))
+    if missing:
+        raise ValueError(f"Training groups {missing} have no test samples to weight.")
+    return float(sum(w * accs[g] for g, w in weights.items()))
+
+
+def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=None):
+    """Mean accuracy minus worst-group accuracy (lower is better).
+
+    Examples
+    --------
+    >>> from nt_sklearn.metrics import accuracy_gap
+    >>> accuracy_gap([0, 0, 1, 1], [0, 1, 1, 1], groups=[0, 0, 1, 1])
+    0.25
+    """
+    mean = mean_accuracy(y_true, y_pred, groups, convention=convention, train_groups=train_groups)
+    return mean - worst_group_accuracy(y_true, y_pred, groups)
+
+
+def worst_class_accuracy(y_true, y_pred):
+    """The lowest per-class recall: a criterion that needs no group labels.
+
+    Examples
+    --------
+    >>> from nt_sklearn.metrics import worst_class_accuracy
+    >>> worst_class_accuracy([0, 0, 1, 1], [0, 1, 1, 1])
+    0.5
+    """
+    y_true, y_pred, _ = _check(y_true, y_pred)
+    return worst_group_accuracy(y_true, y_pred, groups=y_true)
+
+
+def make_worst_group_scorer():
+    """A scorer of worst-group accuracy that receives ``groups`` as metadata.
+
+    For reporting next to :class:`SFitScorer` in a grid search; it uses group
+    labels, so never select a model by it if the point is to need none.
+    Requires ``sklearn.set_config(enable_metadata_routing=True)``; then pass
+    ``groups=...`` to the search's ``fit``.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, groups=...)``
+
+    Examples
+    --------
+    >>> import sklearn
+    >>> from nt_sklearn.metrics import make_worst_group_scorer
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     scorer = make_worst_group_scorer()
+    """
+    return make_scorer(worst_group_accuracy).set_score_request(groups=True)
