@@ -221,7 +221,7 @@ class LinearHead(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"X has {X.shape[1]} features, but LinearHead has {coef.shape[1]} (coef width)."
             )
-        scores = X @ coef.T + intercept
+        scores = X @ coef.T.astype(X.dtype, copy=False) + intercept
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X):

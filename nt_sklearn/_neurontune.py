@@ -264,7 +264,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         coef, intercept = self._initial_head(reference)
         ref_pred = _encode(self.classes_, np.asarray(reference.predict(X_id)))
 
-        score_fn = _ClassMedianScorer(X_id, y_id, len(self.classes_), self.activation)
+        score_fn = _ClassMedianScorer(X_id, y_id, len(self.classes_), self.activation, presort=True)
         biased = np.zeros(self.n_features_in_, dtype=bool)
         history, best = [], None
         # the mini-batch seed is drawn after the split, from the same RandomState
@@ -299,7 +299,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
             )
             last_pred = None
             for W, b in epochs:
-                pred = np.argmax(X_id @ (W * scale).T + b, axis=1)
+                pred = np.argmax(_logits(X_id, W * scale, b), axis=1)
                 if last_pred is None or not np.array_equal(pred, last_pred):
                     value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
                 last_pred = pred
@@ -309,7 +309,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
                     best = (value, len(history) - 1, W, b, scale, biased.copy())
             # the next round starts from, and re-identifies with, the head selected so far
             _, _, coef, intercept, scale, _ = best
-            ref_pred = np.argmax(X_id @ (coef * scale).T + intercept, axis=1)
+            ref_pred = np.argmax(_logits(X_id, coef * scale, intercept), axis=1)
 
         _, self.best_epoch_, self.coef_, self.intercept_, self.feature_scale_, mask = best
         self.biased_features_ = mask
@@ -405,7 +405,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        logits = X @ (self.coef_ * self.feature_scale_).T + self.intercept_
+        logits = _logits(X, self.coef_ * self.feature_scale_, self.intercept_)
         return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
 
     def predict(self, X):
@@ -436,6 +436,11 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         # of check_classifiers_train running instead of stopping at its 0.83 bar.
         tags.classifier_tags.poor_score = True
         return tags
+
+
+def _logits(X, coef, intercept):
+    """``X @ coef.T + intercept`` in X's precision: float32 input is never upcast (copied)."""
+    return X @ coef.T.astype(X.dtype, copy=False) + intercept
 
 
 def _split_halves(y_encoded, n_classes, rng):
