@@ -273,9 +273,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
             scores, degenerate = score_fn(ref_pred)
             if round_ == 0:
                 _warn_degenerate(degenerate, self.classes_)
-            biased |= select_biased_features(
-                scores, threshold=self.threshold, max_masked_fraction=self.max_masked_fraction
-            )
+            biased |= self._select_biased(scores, batch_rng)
             scale = np.where(biased, float(self.mask_value), 1.0)
             self.spuriousness_scores_ = scores
             logger.info(
@@ -317,6 +315,12 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         self.sfit_history_ = np.asarray(history)
         self.n_iter_ = len(history)
         return self
+
+    def _select_biased(self, scores, rng):
+        """Mask of the biased features; a hook for controls such as a random mask."""
+        return select_biased_features(
+            scores, threshold=self.threshold, max_masked_fraction=self.max_masked_fraction
+        )
 
     def _validate_tuning_data(self, X, X_tune, y_tune):
         if y_tune is None:
