@@ -1,0 +1,8 @@
+"""``python -m featurizers ...`` runs ``nt-featurize`` (also under ``torchrun -m featurizers``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

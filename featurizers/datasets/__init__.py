@@ -1,0 +1,54 @@
+"""Dataset readers by name: ``get_reader(name, root, **options)``.
+
+The registry maps a name (what users type after ``--dataset``) to a reader
+class, or to ``"module:Class"`` imported only when that reader is asked for,
+so one reader's missing dependency or error never breaks the others.
+Register a reader with one line::
+
+    register_reader("waterbirds", "featurizers.datasets.waterbirds:WaterbirdsReader")
+"""
+
+import importlib
+
+from .base import DatasetReader, SplitData
+
+__all__ = ["DatasetReader", "SplitData", "get_reader", "register_reader", "available_readers"]
+
+_READERS = {}
+
+
+def register_reader(name, cls):
+    """Register ``cls`` (a DatasetReader subclass or ``"module:Class"``) under ``name``."""
+    _READERS[name] = cls
+
+
+def available_readers():
+    """The registered names, sorted."""
+    return sorted(_READERS)
+
+
+def get_reader(name, root, **options):
+    """Build the reader registered as ``name`` for the dataset in ``root``.
+
+    Parameters
+    ----------
+    name : str
+    root : str or path-like
+    **options
+        Passed to the reader class, e.g. ``csv="meta.csv"`` for ``"csv"``.
+    """
+    if name not in _READERS:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(available_readers())}")
+    cls = _READERS[name]
+    if isinstance(cls, str):
+        module, _, attr = cls.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"the reader of dataset {name!r} ({_READERS[name]}) does not "
+                              f"import: {exc}") from exc
+    return cls(root=root, **options)
+
+
+register_reader("csv", "featurizers.datasets.csv_reader:CSVReader")
+# The readers of the paper's datasets register below, one line each.

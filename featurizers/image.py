@@ -1,0 +1,239 @@
+"""Image embeddings from timm backbones: timm's pooled pre-logits.
+
+The embedding of an image is ``model.forward_head(model.forward_features(x),
+pre_logits=True)``, the input of the model's classifier (``model.head_hidden_size``
+wide). When the weights carry a trained linear classifier, :attr:`ImageEncoder.head`
+holds it as ``(coef, intercept, classes)``, checked on a probe batch to reproduce
+the model's logits. torch and timm are imported when an encoder is built.
+"""
+
+import concurrent.futures
+import logging
+import os
+
+import numpy as np
+
+from .runtime import autocast, require, resolve_device, resolve_precision
+from .weights import (DEFAULT_SOURCE, OFFLINE_SOURCES, adapt_layout, file_sha256, load_into,
+                      read_checkpoint, resolve_source, timm_cached_file)
+
+__all__ = ["ImageEncoder", "BadImageError", "check_images", "build_transform", "PREPROCESS"]
+
+logger = logging.getLogger(__name__)
+
+#: ``model``: timm's data config of the model; ``paper``: resize the short side to
+#: 256, centre crop 224, ImageNet mean/std; ``square``: resize to SxS, model mean/std.
+PREPROCESS = ("model", "paper", "square")
+
+
+class BadImageError(ValueError):
+    """An image file is missing or cannot be decoded; the message names the file."""
+
+
+def _open_rgb(path):
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except Exception as exc:
+        raise BadImageError(f"cannot read image {path!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _decodes(path):
+    try:
+        _open_rgb(path)
+        return True
+    except BadImageError:
+        return False
+
+
+def check_images(paths, *, decode=False, workers=2):
+    """Boolean mask of the images that exist (and, with ``decode=True``, fully decode).
+
+    The decoding pass runs in a thread pool (PIL releases the GIL while decoding).
+    """
+    ok = np.fromiter((os.path.isfile(p) for p in paths), dtype=bool, count=len(paths))
+    if decode and ok.any():
+        idx = np.flatnonzero(ok)
+        with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+            dec = list(pool.map(_decodes, [paths[i] for i in idx], chunksize=64))
+        ok[idx] = dec
+    return ok
+
+
+class ImageFiles:
+    """Map-style dataset of image files for ``torch.utils.data.DataLoader``."""
+
+    def __init__(self, paths, transform):
+        self.paths, self.transform = paths, transform
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.transform(_open_rgb(self.paths[i]))
+
+
+def build_transform(model, preprocess="model", image_size=None):
+    """Return ``(transform, record)``; ``record`` is what the manifest stores."""
+    timm_data = require("timm.data")
+    cfg = timm_data.resolve_model_data_config(model)
+    if preprocess == "model":
+        if image_size:
+            cfg["input_size"] = (3, image_size, image_size)
+        record = dict(cfg)
+        transform = timm_data.create_transform(**cfg, is_training=False)
+    elif preprocess in ("paper", "square"):
+        T = require("torchvision.transforms")
+        if preprocess == "paper":
+            mean, std = timm_data.IMAGENET_DEFAULT_MEAN, timm_data.IMAGENET_DEFAULT_STD
+            size = [T.Resize(256, interpolation=T.InterpolationMode.BILINEAR), T.CenterCrop(224)]
+            record = {"resize_short": 256, "center_crop": 224}
+        else:
+            s = image_size or cfg["input_size"][-1]
+            mean, std = cfg["mean"], cfg["std"]
+            size = [T.Resize((s, s), interpolation=T.InterpolationMode.BILINEAR)]
+            record = {"input_size": (3, s, s)}
+        record.update(interpolation="bilinear", mean=tuple(mean), std=tuple(std))
+        transform = T.Compose([*size, T.ToTensor(), T.Normalize(mean, std)])
+    else:
+        raise ValueError(f"preprocess must be one of {PREPROCESS}, got {preprocess!r}")
+    record = {"name": preprocess, **{k: list(v) if isinstance(v, tuple) else v
+                                      for k, v in record.items()}}
+    return transform, record
+
+
+class ImageEncoder:
+    """A timm backbone with local weights, ready to embed image files.
+
+    Parameters
+    ----------
+    model_name : str
+        Any timm model name, e.g. ``"resnet50"``, ``"tf_efficientnet_lite0"``.
+    weights : str, optional
+        A checkpoint file (see :mod:`featurizers.weights`), a named offline source
+        (``"efficientnet-lite0"``) or ``"timm"`` (timm's pretrained weights, only
+        when already cached on this machine). Default: the model's offline source
+        where one exists, else ``"timm"``.
+    preprocess : {"model", "paper", "square"}, default="model"
+    image_size : int, optional
+        Input size for ``"model"`` and ``"square"`` (default: the model's).
+    device : str, default="auto"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+    workers : int, optional
+        DataLoader worker processes (default: up to 8 on a GPU; on CPU half the cores,
+        at most 4, so that decoding overlaps the model).
+    trust_checkpoint : bool, default=False
+        Allow checkpoints that hold pickled objects (run arbitrary code when read).
+    local_rank : int, default=0
+        GPU index under ``torchrun``.
+
+    Attributes
+    ----------
+    dim : int
+    head : tuple (coef, intercept, classes) or None
+    identity : dict
+        What decides the embeddings' values (for the store's manifest).
+    """
+
+    modality = "image"
+
+    def __init__(self, model_name, weights=None, *, preprocess="model", image_size=None,
+                 device="auto", precision="auto", workers=None, trust_checkpoint=False,
+                 local_rank=0):
+        torch = require("torch")
+        timm = require("timm")
+        self.device = resolve_device(device, local_rank)
+        self.precision = resolve_precision(precision, self.device)
+        cuda = self.device.type == "cuda"
+        if workers is None:
+            cpus = os.cpu_count() or 1
+            workers = min(8, cpus) if cuda else min(4, cpus // 2)
+        self.workers = workers
+        weights = weights or DEFAULT_SOURCE.get(model_name, "timm")
+        kind, path = resolve_source(weights, model_name)
+        model = timm.create_model(model_name, pretrained=False)
+        if kind == "timm":
+            path = timm_cached_file(model)
+            if path is None:
+                raise FileNotFoundError(
+                    f"timm's pretrained weights for {model_name!r} are not on this machine (looked "
+                    "in the Hugging Face cache and torch.hub's checkpoints; nothing is "
+                    "downloaded). "
+                    "Pass --weights FILE with a local checkpoint.")
+        sd = adapt_layout(read_checkpoint(path, trust_pickle=trust_checkpoint), model)
+        clf = model.pretrained_cfg.get("classifier")
+        clf = clf[0] if isinstance(clf, (tuple, list)) else clf
+        w = sd.get(f"{clf}.weight") if clf else None
+        n_classes = int(w.shape[0]) if w is not None and w.ndim == 2 else 0
+        if n_classes != model.num_classes:
+            model = timm.create_model(model_name, pretrained=False, num_classes=n_classes)
+        load_into(model, sd, source=f"checkpoint {path!r}")
+        model.eval().to(self.device)
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.transform, self.preprocess = build_transform(model, preprocess, image_size)
+        self.dim, self.head = self._probe(n_classes)
+        self.identity = {
+            "modality": "image", "model": model_name,
+            "weights": {"source": weights if weights in (*OFFLINE_SOURCES, "timm") else kind,
+                        "file": os.path.basename(path),
+                        "sha256": file_sha256(path)},
+            "preprocess": self.preprocess, "precision": self.precision,
+        }
+
+    def _probe(self, n_classes):
+        """Embedding width, and the classifier if it maps pre-logits to the logits."""
+        torch = require("torch")
+        size = self.preprocess.get("input_size", [3, 224, 224])
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(2, *size, generator=g).to(self.device)
+        with torch.inference_mode():
+            feats = self.model.forward_features(x)
+            pre = self.model.forward_head(feats, pre_logits=True).float()
+            logits = self.model.forward_head(feats).float()
+        dim = int(pre.shape[1])
+        clf = self.model.get_classifier() if n_classes else None
+        if not isinstance(clf, torch.nn.Linear):
+            if n_classes:
+                logger.warning("classifier of %s is not linear; no head exported",
+                               type(clf).__name__)
+            return dim, None
+        W, b = clf.weight.detach().float(), clf.bias.detach().float() if clf.bias is not None \
+            else torch.zeros(n_classes, device=clf.weight.device)
+        recon = pre @ W.T + b
+        if not torch.allclose(recon, logits, atol=1e-4 * (1 + logits.abs().max().item())):
+            logger.warning("the classifier does not reproduce the logits from the pre-logits; "
+                           "no head exported")
+            return dim, None
+        return dim, (W.cpu().numpy(), b.cpu().numpy(), np.arange(n_classes))
+
+    def align(self, batch_size):
+        """Resumes and shards start at multiples of the batch size (same batches every run)."""
+        return batch_size
+
+    def prepare(self, inputs, ids=None, *, skip_bad=False):
+        """Mask of the rows to embed; raises :class:`BadImageError` on missing files."""
+        ok = check_images(inputs, decode=skip_bad, workers=max(2, self.workers))
+        if not skip_bad and not ok.all():
+            bad = [inputs[i] for i in np.flatnonzero(~ok)[:5]]
+            raise BadImageError(f"{(~ok).sum()} image file(s) missing, e.g. {bad}; fix the "
+                                "paths, or pass skip_bad_images=True (--skip-bad-images)")
+        return ok
+
+    def embed(self, inputs, lo, hi, batch_size=64):
+        """Yield float32 arrays of consecutive rows ``lo .. hi - 1``, one per batch."""
+        torch = require("torch")
+        cuda = self.device.type == "cuda"
+        data = torch.utils.data.Subset(ImageFiles(inputs, self.transform), range(lo, hi))
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=batch_size, shuffle=False, num_workers=self.workers,
+            pin_memory=cuda, persistent_workers=False)
+        for xb in loader:
+            xb = xb.to(self.device, non_blocking=True)
+            if cuda:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                f = self.model.forward_head(self.model.forward_features(xb), pre_logits=True)
+            yield f.float().cpu().numpy()

