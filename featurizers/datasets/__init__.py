@@ -52,3 +52,10 @@ def get_reader(name, root, **options):
 
 register_reader("csv", "featurizers.datasets.csv_reader:CSVReader")
 # The readers of the paper's datasets register below, one line each.
+register_reader("waterbirds", "featurizers.datasets.waterbirds:WaterbirdsReader")
+register_reader("celeba", "featurizers.datasets.celeba:CelebAReader")
+register_reader("multinli", "featurizers.datasets.multinli:MultiNLIReader")
+register_reader("civilcomments", "featurizers.datasets.civilcomments:CivilCommentsReader")
+register_reader("imagenet9", "featurizers.datasets.imagenet9:BackgroundsChallengeReader")
+register_reader("imagenet9-rebias", "featurizers.datasets.imagenet9:ReBiasImageNet9Reader")
+register_reader("imagenet-a", "featurizers.datasets.imagenet_a:ImageNetAReader")

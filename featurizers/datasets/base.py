@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["SplitData", "DatasetReader"]
+__all__ = ["SplitData", "DatasetReader", "split_summary"]
 
 
 @dataclass
@@ -81,3 +81,29 @@ class DatasetReader:
             "class_names": list(self.class_names),
             "group_names": list(self.group_names),
         }
+
+
+def split_summary(data, n_classes, n_groups=0):
+    """Row, class and group counts of one split, JSON-serialisable.
+
+    Parameters
+    ----------
+    data : SplitData
+    n_classes : int
+    n_groups : int, default=0
+        Number of group ids; 0 (or ``data.groups`` None) leaves out the
+        group counts.
+
+    Returns
+    -------
+    dict
+        ``{"n_rows": int, "class_counts": [int] * n_classes}`` and, where
+        there are groups, ``"group_counts": [int] * n_groups``.
+    """
+    out = {
+        "n_rows": int(len(data.y)),
+        "class_counts": np.bincount(data.y, minlength=n_classes).tolist(),
+    }
+    if data.groups is not None and n_groups:
+        out["group_counts"] = np.bincount(data.groups, minlength=n_groups).tolist()
+    return out
