@@ -8,12 +8,26 @@ from ._head import LinearHead
 from ._neurontune import NeuronTuneClassifier
 from ._scorer import SFitScorer
 from ._scores import select_biased_features, sfit, spuriousness_scores
+from .baselines import (
+    AFRClassifier,
+    ClassBalancedRetraining,
+    DFRClassifier,
+    ERMHead,
+    JTTLastLayer,
+    RandomMaskClassifier,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AFRClassifier",
+    "ClassBalancedRetraining",
+    "DFRClassifier",
+    "ERMHead",
+    "JTTLastLayer",
     "LinearHead",
     "NeuronTuneClassifier",
+    "RandomMaskClassifier",
     "SFitScorer",
     "__version__",
     "metrics",

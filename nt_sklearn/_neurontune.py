@@ -28,7 +28,103 @@ __all__ = ["NeuronTuneClassifier"]
 logger = logging.getLogger(__name__)
 
 
-class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
+class _ReferenceModelMixin:
+    """Label checks, tuning-data checks and the reference model, shared by
+    :class:`NeuronTuneClassifier` and the estimators of :mod:`nt_sklearn.baselines`.
+
+    Uses ``self.estimator``, and ``classes_`` / ``n_features_in_`` once set.
+    """
+
+    def _encode_targets(self, y):
+        """Set ``classes_`` and return ``y`` encoded; refuse fewer than two classes."""
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                f"got 1 class: {self.classes_[0]!r}."
+            )
+        return y_enc
+
+    def _validate_tuning_data(self, X, X_tune, y_tune):
+        if y_tune is None:
+            raise ValueError("X_tune was given without y_tune.")
+        X_tune = validate_data(self, X_tune, reset=False, dtype=[np.float64, np.float32])
+        y_tune = np.asarray(y_tune)
+        if y_tune.ndim != 1 or len(y_tune) != len(X_tune):
+            raise ValueError(
+                f"y_tune must be 1-D with one label per row of X_tune ({len(X_tune)} rows); "
+                f"got shape {y_tune.shape}."
+            )
+        if len(X_tune) == len(X) and X_tune is not X and not np.array_equal(X_tune, X):
+            raise ValueError(
+                f"X_tune has as many rows as X ({len(X)}). scikit-learn's model-selection "
+                "tools (GridSearchCV, cross_validate, ...) slice every fit parameter of that "
+                "length along with the folds of X, which would cut the tuning set silently. "
+                "Drop or repeat one row of the tuning set so that the lengths differ."
+            )
+        unseen = np.setdiff1d(y_tune, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y_tune has labels not present in y: {unseen.tolist()}.")
+        missing = np.setdiff1d(self.classes_, y_tune)
+        if missing.size:
+            raise ValueError(
+                f"y_tune has no sample of class(es) {missing.tolist()}; class-balanced "
+                "tuning needs every class of y."
+            )
+        return X_tune, _encode(self.classes_, y_tune)
+
+    def _reference(self, X_tune, y_tune_enc):
+        if self.estimator is None:
+            lr = LogisticRegression(max_iter=1000)
+            return lr.fit(X_tune, self.classes_[y_tune_enc])
+        try:
+            check_is_fitted(self.estimator)
+        except NotFittedError as exc:
+            raise NotFittedError(
+                "`estimator` must be a fitted classifier (it is used as the reference model, "
+                "never refitted). GridSearchCV and cross_validate clone it, which unfits it: "
+                "wrap it in sklearn.frozen.FrozenEstimator or pass a LinearHead."
+            ) from exc
+        ref_classes = np.asarray(getattr(self.estimator, "classes_", []))
+        if set(ref_classes.tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                f"`estimator` predicts classes {ref_classes.tolist()} but y has classes "
+                f"{self.classes_.tolist()}; the reference model must cover exactly the classes of y."
+            )
+        return self.estimator
+
+    def _initial_head(self, reference, head_init="reference"):
+        n_classes, n_features = len(self.classes_), self.n_features_in_
+        coef = np.zeros((n_classes, n_features))
+        intercept = np.zeros(n_classes)
+        self.head_init_ = "zeros"
+        if head_init == "zeros":
+            return coef, intercept
+        ref_coef = getattr(reference, "coef_", None)
+        ref_intercept = getattr(reference, "intercept_", None)
+        if ref_coef is None or ref_intercept is None:
+            return coef, intercept
+        ref_coef = np.atleast_2d(np.asarray(ref_coef, dtype=np.float64))
+        ref_intercept = np.atleast_1d(np.asarray(ref_intercept, dtype=np.float64))
+        if ref_coef.shape[1] != n_features:
+            raise ValueError(
+                f"`estimator` has coef_ of width {ref_coef.shape[1]} but X has "
+                f"{n_features} features."
+            )
+        rows = _encode(self.classes_, np.asarray(reference.classes_))
+        if ref_coef.shape[0] == 1 and n_classes == 2:
+            # a binary logistic model: logits (0, w.x + b) give the same probabilities
+            coef[rows[1]], intercept[rows[1]] = ref_coef[0], ref_intercept[0]
+        elif ref_coef.shape[0] == n_classes:
+            coef[rows], intercept[rows] = ref_coef, ref_intercept
+        else:
+            return coef, intercept
+        self.head_init_ = "reference"
+        return coef, intercept
+
+
+class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator):
     """NeuronTune: retrain a last layer with its spuriously biased features masked.
 
     A reference model (the backbone's own last layer, or an ERM head) predicts
@@ -117,6 +213,11 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         How the head was actually initialised.
     sfit_history_ : ndarray of shape (n_rounds * n_epochs,)
         SFit of the head on ``X`` after every epoch.
+    coef_path_ : ndarray of shape (n_rounds * n_epochs, n_classes, n_features_in_)
+        The head after every epoch, masking included: epoch ``e`` predicts
+        ``argmax(X @ coef_path_[e].T + intercept_path_[e])``. For studies of
+        model selection (e.g. SFit against a group-labelled criterion).
+    intercept_path_ : ndarray of shape (n_rounds * n_epochs, n_classes)
     best_epoch_ : int
         Index into ``sfit_history_`` of the selected head.
     n_iter_ : int
@@ -242,13 +343,7 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         self : NeuronTuneClassifier
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "NeuronTuneClassifier needs samples of at least 2 classes in y; "
-                f"got 1 class: {self.classes_[0]!r}."
-            )
+        y_enc = self._encode_targets(y)
         rng = check_random_state(self.random_state)
         if X_tune is None:
             if y_tune is not None:
@@ -261,12 +356,12 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
 
         reference = self._reference(X_tune, y_tune_enc)
         self.reference_estimator_ = reference
-        coef, intercept = self._initial_head(reference)
+        coef, intercept = self._initial_head(reference, self.head_init)
         ref_pred = _encode(self.classes_, np.asarray(reference.predict(X_id)))
 
         score_fn = _ClassMedianScorer(X_id, y_id, len(self.classes_), self.activation, presort=True)
         biased = np.zeros(self.n_features_in_, dtype=bool)
-        history, best = [], None
+        history, coef_path, intercept_path, best = [], [], [], None
         # the mini-batch seed is drawn after the split, from the same RandomState
         batch_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
         for round_ in range(self.n_rounds):
@@ -302,6 +397,8 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
                     value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
                 last_pred = pred
                 history.append(value)
+                coef_path.append(W * scale)
+                intercept_path.append(b)
                 logger.debug("epoch %d: SFit %.6g", len(history), value)
                 if self.selection == "last" or best is None or value > best[0]:
                     best = (value, len(history) - 1, W, b, scale, biased.copy())
@@ -313,6 +410,8 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         self.biased_features_ = mask
         self.biased_feature_indices_ = np.flatnonzero(self.biased_features_)
         self.sfit_history_ = np.asarray(history)
+        self.coef_path_ = np.asarray(coef_path)
+        self.intercept_path_ = np.asarray(intercept_path)
         self.n_iter_ = len(history)
         return self
 
@@ -321,83 +420,6 @@ class NeuronTuneClassifier(ClassifierMixin, BaseEstimator):
         return select_biased_features(
             scores, threshold=self.threshold, max_masked_fraction=self.max_masked_fraction
         )
-
-    def _validate_tuning_data(self, X, X_tune, y_tune):
-        if y_tune is None:
-            raise ValueError("X_tune was given without y_tune.")
-        X_tune = validate_data(self, X_tune, reset=False, dtype=[np.float64, np.float32])
-        y_tune = np.asarray(y_tune)
-        if y_tune.ndim != 1 or len(y_tune) != len(X_tune):
-            raise ValueError(
-                f"y_tune must be 1-D with one label per row of X_tune ({len(X_tune)} rows); "
-                f"got shape {y_tune.shape}."
-            )
-        if len(X_tune) == len(X) and X_tune is not X and not np.array_equal(X_tune, X):
-            raise ValueError(
-                f"X_tune has as many rows as X ({len(X)}). scikit-learn's model-selection "
-                "tools (GridSearchCV, cross_validate, ...) slice every fit parameter of that "
-                "length along with the folds of X, which would cut the tuning set silently. "
-                "Drop or repeat one row of the tuning set so that the lengths differ."
-            )
-        unseen = np.setdiff1d(y_tune, self.classes_)
-        if unseen.size:
-            raise ValueError(f"y_tune has labels not present in y: {unseen.tolist()}.")
-        missing = np.setdiff1d(self.classes_, y_tune)
-        if missing.size:
-            raise ValueError(
-                f"y_tune has no sample of class(es) {missing.tolist()}; class-balanced "
-                "tuning needs every class of y."
-            )
-        return X_tune, _encode(self.classes_, y_tune)
-
-    def _reference(self, X_tune, y_tune_enc):
-        if self.estimator is None:
-            lr = LogisticRegression(max_iter=1000)
-            return lr.fit(X_tune, self.classes_[y_tune_enc])
-        try:
-            check_is_fitted(self.estimator)
-        except NotFittedError as exc:
-            raise NotFittedError(
-                "`estimator` must be a fitted classifier (it is used as the reference model, "
-                "never refitted). GridSearchCV and cross_validate clone it, which unfits it: "
-                "wrap it in sklearn.frozen.FrozenEstimator or pass a LinearHead."
-            ) from exc
-        ref_classes = np.asarray(getattr(self.estimator, "classes_", []))
-        if set(ref_classes.tolist()) != set(self.classes_.tolist()):
-            raise ValueError(
-                f"`estimator` predicts classes {ref_classes.tolist()} but y has classes "
-                f"{self.classes_.tolist()}; the reference model must cover exactly the classes of y."
-            )
-        return self.estimator
-
-    def _initial_head(self, reference):
-        n_classes, n_features = len(self.classes_), self.n_features_in_
-        coef = np.zeros((n_classes, n_features))
-        intercept = np.zeros(n_classes)
-        self.head_init_ = "zeros"
-        if self.head_init == "zeros":
-            return coef, intercept
-        ref_coef = getattr(reference, "coef_", None)
-        ref_intercept = getattr(reference, "intercept_", None)
-        if ref_coef is None or ref_intercept is None:
-            return coef, intercept
-        ref_coef = np.atleast_2d(np.asarray(ref_coef, dtype=np.float64))
-        ref_intercept = np.atleast_1d(np.asarray(ref_intercept, dtype=np.float64))
-        if ref_coef.shape[1] != n_features:
-            raise ValueError(
-                f"`estimator` has coef_ of width {ref_coef.shape[1]} but X has "
-                f"{n_features} features."
-            )
-        rows = _encode(self.classes_, np.asarray(reference.classes_))
-        if ref_coef.shape[0] == 1 and n_classes == 2:
-            # a binary logistic model: logits (0, w.x + b) give the same probabilities
-            coef[rows[1]], intercept[rows[1]] = ref_coef[0], ref_intercept[0]
-        elif ref_coef.shape[0] == n_classes:
-            coef[rows], intercept[rows] = ref_coef, ref_intercept
-        else:
-            return coef, intercept
-        self.head_init_ = "reference"
-        return coef, intercept
 
     def decision_function(self, X):
         """Logits of the tuned head on the masked embeddings.

@@ -49,6 +49,8 @@ def test_fitted_attributes(fitted):
     assert nt.sfit_history_.shape == (10,) and nt.n_iter_ == 10
     assert nt.best_epoch_ == int(np.argmax(nt.sfit_history_))
     assert nt.head_init_ == "reference"
+    assert nt.coef_path_.shape == (10, 2, d) and nt.intercept_path_.shape == (10, 2)
+    np.testing.assert_array_equal(nt.coef_path_[nt.best_epoch_], nt.coef_ * nt.feature_scale_)
     # masked features carry no weight in predictions
     np.testing.assert_array_equal((nt.coef_ * nt.feature_scale_)[:, nt.biased_features_], 0.0)
 
