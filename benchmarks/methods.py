@@ -81,16 +81,27 @@ def _dfr(reference, data, val, seed, n_epochs):
     return DFRClassifier(random_state=seed).fit(X_v, y_v, groups=g_v)
 
 
-MAIN_METHODS = [
-    Method("ERM", False, False, _erm),
-    Method("JTT (last layer)", False, False, _jtt),
-    Method("AFR", False, False, _afr),
-    Method("DFR", False, True, _dfr),
-    Method("NT=No (class-balanced)", False, False, _nt(ClassBalancedRetraining)),
-    Method("Random mask", False, False, _nt(RandomMaskClassifier)),
-    Method("NeuronTune", False, False, _nt()),
-    Method("NeuronTune\u2020 (half val)", False, False, _nt(identify="half_val")),
-]
+def build_methods(nt_params=None, *, groups=True):
+    """The rows of the paper's tables; NeuronTune's family fitted with ``nt_params``
+    (keyword arguments of NeuronTuneClassifier other than ``n_epochs``, e.g. the
+    paper's per-dataset optimiser). DFR is left out with ``groups=False``."""
+    nt_params = nt_params or {}
+    methods = [
+        Method("ERM", False, False, _erm),
+        Method("JTT (last layer)", False, False, _jtt),
+        Method("AFR", False, False, _afr),
+    ]
+    if groups:
+        methods.append(Method("DFR", False, True, _dfr))
+    return methods + [
+        Method("NT=No (class-balanced)", False, False, _nt(ClassBalancedRetraining, **nt_params)),
+        Method("Random mask", False, False, _nt(RandomMaskClassifier, **nt_params)),
+        Method("NeuronTune", False, False, _nt(**nt_params)),
+        Method("NeuronTune\u2020 (half val)", False, False, _nt(identify="half_val", **nt_params)),
+    ]
+
+
+MAIN_METHODS = build_methods()
 
 # The paper's Table 4 (identification data, masking) and Table 5 (mask values): the
 # configurations not already in MAIN_METHODS, which the ablation table reuses.
