@@ -1,6 +1,7 @@
 """NeuronTuneClassifier: spurious-bias mitigation without group labels."""
 
 import logging
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._head import train_linear_head
+from ._significance import error_association_pvalues, fdr_flags
 from ._scores import (
     ACTIVATIONS,
     _ClassMedianScorer,
@@ -267,7 +269,9 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
     _parameter_constraints = {
         "estimator": [HasMethods(["predict"]), None],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "threshold": [Interval(Real, None, None, closed="neither")],
+        "threshold": [Interval(Real, None, None, closed="neither"), StrOptions({"fdr"})],
+        "fdr_level": [Interval(Real, 0, 1, closed="neither")],
+        "mask_scope": [StrOptions({"union", "per_class"})],
         "mask_value": [Interval(Real, None, None, closed="neither")],
         "max_masked_fraction": [Interval(Real, 0, 1, closed="both"), None],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
@@ -279,7 +283,9 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "head_init": [StrOptions({"reference", "zeros"})],
-        "selection": [StrOptions({"sfit", "last"})],
+        "standardize": ["boolean"],
+        "selection": [StrOptions({"sfit", "last", "worst_class"})],
+        "guard_margin": [Interval(Real, None, None, closed="neither"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
     }
 
@@ -289,6 +295,8 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         *,
         activation="abs",
         threshold=0.0,
+        fdr_level=0.05,
+        mask_scope="union",
         mask_value=0.0,
         max_masked_fraction=None,
         n_rounds=1,
@@ -300,12 +308,16 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         batches_per_epoch=200,
         n_epochs=40,
         head_init="reference",
+        standardize=False,
         selection="sfit",
+        guard_margin=None,
         random_state=None,
     ):
         self.estimator = estimator
         self.activation = activation
         self.threshold = threshold
+        self.fdr_level = fdr_level
+        self.mask_scope = mask_scope
         self.mask_value = mask_value
         self.max_masked_fraction = max_masked_fraction
         self.n_rounds = n_rounds
@@ -317,7 +329,9 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         self.batches_per_epoch = batches_per_epoch
         self.n_epochs = n_epochs
         self.head_init = head_init
+        self.standardize = standardize
         self.selection = selection
+        self.guard_margin = guard_margin
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -349,6 +363,7 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
             if y_tune is not None:
                 raise ValueError("y_tune was given without X_tune.")
             id_rows, tune_rows = _split_halves(y_enc, len(self.classes_), rng)
+            self.identification_indices_ = id_rows
             X_id, y_id, X_tune, y_tune_enc = X[id_rows], y_enc[id_rows], X[tune_rows], y_enc[tune_rows]
         else:
             X_id, y_id = X, y_enc
@@ -356,28 +371,40 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
 
         reference = self._reference(X_tune, y_tune_enc)
         self.reference_estimator_ = reference
+        n_classes = len(self.classes_)
         coef, intercept = self._initial_head(reference, self.head_init)
         ref_pred = _encode(self.classes_, np.asarray(reference.predict(X_id)))
+        self.reference_class_accuracy_ = _class_accuracy(y_id, ref_pred, n_classes)
 
-        score_fn = _ClassMedianScorer(X_id, y_id, len(self.classes_), self.activation, presort=True)
-        biased = np.zeros(self.n_features_in_, dtype=bool)
-        history, coef_path, intercept_path, best = [], [], [], None
+        # the head trains on standardised embeddings when asked; it is folded back after
+        space = _Standardizer(X_tune) if self.standardize else _Identity()
+        coef, intercept = space.to_inner(coef, intercept)
+        score_fn = _ClassMedianScorer(X_id, y_id, n_classes, self.activation, presort=True)
+        per_class = self.mask_scope == "per_class"
+        biased = np.zeros((n_classes, self.n_features_in_) if per_class else self.n_features_in_, bool)
+        sfit_history, worst_class_history, coef_path, intercept_path = [], [], [], []
+        heads = []  # (inner coef, inner intercept, scale, mask) of every epoch
         # the mini-batch seed is drawn after the split, from the same RandomState
         batch_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
         for round_ in range(self.n_rounds):
             scores, degenerate = score_fn(ref_pred)
             if round_ == 0:
                 _warn_degenerate(degenerate, self.classes_)
-            biased |= self._select_biased(scores, batch_rng)
+            if self.threshold == "fdr":
+                self.p_values_ = error_association_pvalues(
+                    X_id, y_id, ref_pred, n_classes, self.activation
+                )
+                flags = fdr_flags(self.p_values_, self.fdr_level)
+            else:
+                flags = scores > self.threshold
+            biased |= self._select_biased(flags, scores, batch_rng)
             scale = np.where(biased, float(self.mask_value), 1.0)
             self.spuriousness_scores_ = scores
-            logger.info(
-                "round %d: %d of %d features biased", round_ + 1, biased.sum(), len(biased)
-            )
+            logger.info("round %d: %.1f%% of the features masked", round_ + 1, 100 * biased.mean())
             epochs = train_linear_head(
-                X_tune,
+                space.wrap(X_tune),
                 y_tune_enc,
-                len(self.classes_),
+                n_classes,
                 coef=coef,
                 intercept=intercept,
                 feature_scale=scale,
@@ -392,33 +419,107 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
             )
             last_pred = None
             for W, b in epochs:
-                pred = np.argmax(_logits(X_id, W * scale, b), axis=1)
+                W_eff, b_eff = space.to_outer(W * scale, b)
+                pred = np.argmax(_logits(X_id, W_eff, b_eff), axis=1)
                 if last_pred is None or not np.array_equal(pred, last_pred):
                     value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
                 last_pred = pred
-                history.append(value)
-                coef_path.append(W * scale)
-                intercept_path.append(b)
-                logger.debug("epoch %d: SFit %.6g", len(history), value)
-                if self.selection == "last" or best is None or value > best[0]:
-                    best = (value, len(history) - 1, W, b, scale, biased.copy())
+                sfit_history.append(value)
+                worst_class_history.append(_class_accuracy(y_id, pred, n_classes).min())
+                coef_path.append(W_eff)
+                intercept_path.append(b_eff)
+                heads.append((W, b, scale, biased.copy()))
+                logger.debug("epoch %d: SFit %.6g", len(sfit_history), value)
             # the next round starts from, and re-identifies with, the head selected so far
-            _, _, coef, intercept, scale, _ = best
-            ref_pred = np.argmax(_logits(X_id, coef * scale, intercept), axis=1)
+            best = self._select_epoch(sfit_history, worst_class_history)
+            coef, intercept, scale, _ = heads[best]
+            ref_pred = np.argmax(_logits(X_id, coef_path[best], intercept_path[best]), axis=1)
 
-        _, self.best_epoch_, self.coef_, self.intercept_, self.feature_scale_, mask = best
-        self.biased_features_ = mask
+        W, b, self.feature_scale_, mask = heads[best]
+        self.best_epoch_ = best
+        self.coef_, self.intercept_ = space.to_outer(W, b, scale=self.feature_scale_)
+        self.kept_reference_ = (
+            self.guard_margin is not None
+            and self.head_init_ == "reference"
+            and worst_class_history[best]
+            < self.reference_class_accuracy_.min() + self._guard_margin(y_id, n_classes)
+        )
+        if self.kept_reference_:
+            # the tuned head does not beat the reference on its worst class: keep the reference
+            logger.info("the tuned head does not beat the reference by guard_margin; kept it")
+            self.best_epoch_ = -1
+            self.coef_, self.intercept_ = self._initial_head(reference, "reference")
+            self.feature_scale_ = np.ones_like(self.feature_scale_)
+            coef_path.append(self.coef_)
+            intercept_path.append(self.intercept_)
+            best = -1
+        self.biased_features_ = mask if mask.ndim == 1 else mask.any(axis=0)
         self.biased_feature_indices_ = np.flatnonzero(self.biased_features_)
-        self.sfit_history_ = np.asarray(history)
-        self.coef_path_ = np.asarray(coef_path)
-        self.intercept_path_ = np.asarray(intercept_path)
-        self.n_iter_ = len(history)
+        self.masked_fraction_ = float(np.mean(self.feature_scale_ != 1.0))
+        self.sfit_history_ = np.asarray(sfit_history)
+        self.worst_class_history_ = np.asarray(worst_class_history)
+        self.coef_path_ = np.asarray(coef_path[: len(sfit_history)])
+        self.intercept_path_ = np.asarray(intercept_path[: len(sfit_history)])
+        self.n_iter_ = len(sfit_history)
+        pred = np.argmax(_logits(X_id, coef_path[best], intercept_path[best]), axis=1)
+        self.class_accuracy_ = _class_accuracy(y_id, pred, n_classes)
+        self._check_collapse(self.class_accuracy_, pred)
         return self
 
-    def _select_biased(self, scores, rng):
-        """Mask of the biased features; a hook for controls such as a random mask."""
+    def _select_epoch(self, sfit_history, worst_class_history):
+        """Index of the epoch kept by ``selection``."""
+        sfit_values = np.asarray(sfit_history)
+        worst = np.asarray(worst_class_history)
+        if self.selection == "last":
+            return len(sfit_values) - 1
+        if self.selection == "sfit":
+            return int(np.argmax(sfit_values))
+        # "worst_class": the best worst-class accuracy; among ties, the highest SFit
+        return int(np.lexsort((-sfit_values, -worst))[0])
+
+    def _guard_margin(self, y_id, n_classes):
+        """``guard_margin``; "auto": two standard errors of the reference's worst-class
+        accuracy, sqrt(p (1 - p) / n) for that class's n identification samples."""
+        if self.guard_margin != "auto":
+            return float(self.guard_margin)
+        worst = int(np.argmin(self.reference_class_accuracy_))
+        p = self.reference_class_accuracy_[worst]
+        n = max(int(np.sum(y_id == worst)), 1)
+        return 2.0 * np.sqrt(p * (1.0 - p) / n)
+
+    def _check_collapse(self, class_accuracy, pred):
+        never = np.setdiff1d(np.arange(len(self.classes_)), pred)
+        drop = self.reference_class_accuracy_.min() - class_accuracy.min()
+        reasons = []
+        if never.size:
+            reasons.append(f"class(es) {self.classes_[never].tolist()} are never predicted")
+        if drop > _COLLAPSE_MARGIN:
+            reasons.append(
+                f"its worst-class accuracy on the identification data is {100 * drop:.1f} points "
+                "below the reference model's"
+            )
+        self.degenerate_ = bool(reasons)
+        if reasons:
+            warnings.warn(
+                "The tuned head may be worse than the reference model: "
+                + "; ".join(reasons)
+                + f" ({100 * self.masked_fraction_:.0f}% of the features masked). Consider "
+                "threshold='fdr', max_masked_fraction, or guard_margin.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _select_biased(self, flags, scores, rng):
+        """Mask of the biased features from the (feature, class) ``flags``.
+
+        A hook for controls such as a random mask. Returns shape
+        (n_features,), or (n_classes, n_features) with ``mask_scope="per_class"``.
+        """
         return select_biased_features(
-            scores, threshold=self.threshold, max_masked_fraction=self.max_masked_fraction
+            scores,
+            flags=flags,
+            max_masked_fraction=self.max_masked_fraction,
+            per_class=self.mask_scope == "per_class",
         )
 
     def decision_function(self, X):
@@ -462,6 +563,78 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         # of check_classifiers_train running instead of stopping at its 0.83 bar.
         tags.classifier_tags.poor_score = True
         return tags
+
+
+_COLLAPSE_MARGIN = 0.10  # worst-class accuracy lost against the reference that we warn about
+
+
+def _class_accuracy(y_encoded, pred, n_classes):
+    """Accuracy within each class (recall), 0 for a class without samples."""
+    hits = np.bincount(y_encoded, weights=pred == y_encoded, minlength=n_classes)
+    counts = np.bincount(y_encoded, minlength=n_classes)
+    return hits / np.maximum(counts, 1)
+
+
+class _Identity:
+    """The embeddings as they are (no standardisation)."""
+
+    def to_inner(self, coef, intercept):
+        return coef, intercept
+
+    def to_outer(self, coef, intercept, scale=None):
+        return coef, intercept
+
+    def wrap(self, X):
+        return X
+
+
+class _Standardizer:
+    """Embeddings standardised with the tuning data's mean and standard deviation.
+
+    The head trains on ``z = (x - mean) / std`` (one learning rate then fits
+    every backbone's scale); its weights are folded back to act on ``x``:
+    ``W_x = W_z / std`` and ``b_x = b_z - W_x @ mean``. Masking happens on
+    ``z``, so a masked feature is set to its mean rather than to 0, which
+    for a linear head only moves the intercept (partial masks differ slightly
+    from masking ``x``).
+    """
+
+    def __init__(self, X, chunk=1 << 16):
+        total = np.zeros(X.shape[1])
+        squares = np.zeros(X.shape[1])
+        for lo in range(0, len(X), chunk):  # chunks: a memmap is read, never copied whole
+            block = np.asarray(X[lo : lo + chunk], dtype=np.float64)
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+        self.mean = total / len(X)
+        std = np.sqrt(np.maximum(squares / len(X) - self.mean**2, 0))
+        self.std = np.where(std > 0, std, 1.0)
+
+    def to_inner(self, coef, intercept):
+        return coef * self.std, intercept + coef @ self.mean
+
+    def to_outer(self, coef, intercept, scale=None):
+        """Weights on ``x``; with ``scale`` the intercept is that of the masked head."""
+        W = coef / self.std
+        masked = W if scale is None else W * scale
+        return W, intercept - masked @ self.mean
+
+    def wrap(self, X):
+        return _StandardizedRows(X, self.mean, self.std)
+
+
+class _StandardizedRows:
+    """Rows of ``X`` standardised on access (``X[rows]``), for the mini-batch trainer."""
+
+    def __init__(self, X, mean, std):
+        self.X, self.mean, self.std = X, mean, std
+        self.shape = X.shape
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        return (np.asarray(self.X[rows], dtype=np.float64) - self.mean) / self.std
 
 
 def _logits(X, coef, intercept):

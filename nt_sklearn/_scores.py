@@ -67,7 +67,8 @@ class _ClassMedianScorer:
         self._columns = []
         for c in range(n_classes):  # a loop over classes, not samples
             A_c = activations(np.asarray(X[order[bounds[c] : bounds[c + 1]]]), activation)
-            self._columns.append(_SortedColumns(A_c) if presort else A_c)
+            # both keep one row per feature: the medians then run along contiguous memory
+            self._columns.append(_SortedColumns(A_c) if presort else _transposed(A_c))
 
     def __call__(self, y_pred_encoded):
         """Return ``(scores, degenerate_classes)`` for these predictions."""
@@ -83,8 +84,8 @@ class _ClassMedianScorer:
             if isinstance(columns, _SortedColumns):
                 med_wrong, med_right = columns.split_medians(wrong_c)
             else:
-                med_wrong = np.median(columns[wrong_c], axis=0)
-                med_right = np.median(columns[~wrong_c], axis=0)
+                med_wrong = np.median(np.compress(wrong_c, columns, axis=1), axis=1)
+                med_right = np.median(np.compress(~wrong_c, columns, axis=1), axis=1)
             scores[:, c] = med_wrong.astype(np.float64) - med_right
         return scores, degenerate
 
@@ -100,19 +101,25 @@ class _SortedColumns:
         n, d = A.shape
         self.sorted = np.empty((d, n), dtype=A.dtype)
         self.ranks = np.empty((d, n), dtype=np.int32)
-        positions = np.arange(n, dtype=np.int32)[None, :]
+        positions = np.arange(n, dtype=np.int32)
         for lo in range(0, d, chunk):  # feature chunks bound argsort's int64 temporary
-            columns = np.ascontiguousarray(A[:, lo : lo + chunk].T)
+            columns = _transposed(A[:, lo : lo + chunk])
             order = np.argsort(columns, axis=1)
-            self.sorted[lo : lo + chunk] = np.take_along_axis(columns, order, axis=1)
-            np.put_along_axis(self.ranks[lo : lo + chunk], order, positions, axis=1)
+            # np.sort gives the same values as columns[order] (tied values are equal)
+            # and is several times faster than gathering them with take_along_axis
+            self.sorted[lo : lo + chunk] = np.sort(columns, axis=1)
+            for ranks, column_order in zip(self.ranks[lo : lo + chunk], order):
+                ranks[column_order] = positions  # the inverse permutation
 
     def split_medians(self, mask):
         """Medians of the rows in ``mask`` and of the rows outside it."""
         small_is_mask = mask.sum() <= len(mask) // 2
-        small_ranks = np.sort(self.ranks[:, mask if small_is_mask else ~mask], axis=1)
-        values = np.take_along_axis(self.sorted, small_ranks, axis=1)  # sorted too
-        med_small = (values[:, (values.shape[1] - 1) // 2].astype(np.float64) + values[:, values.shape[1] // 2]) / 2
+        # np.compress returns a C-contiguous array, which np.sort sorts with SIMD code;
+        # boolean indexing along axis 1 does not (a non-contiguous result sorts ~5x slower)
+        small_ranks = np.sort(np.compress(mask if small_is_mask else ~mask, self.ranks, axis=1), axis=1)
+        m = small_ranks.shape[1]
+        middle = np.take_along_axis(self.sorted, small_ranks[:, [(m - 1) // 2, m // 2]], axis=1)
+        med_small = (middle[:, 0].astype(np.float64) + middle[:, 1]) / 2
         med_large = self._median_excluding(small_ranks)
         return (med_small, med_large) if small_is_mask else (med_large, med_small)
 
@@ -120,11 +127,24 @@ class _SortedColumns:
         """Median of every feature without the (sorted, per feature) ranks ``removed``."""
         n_left = self.sorted.shape[1] - removed.shape[1]
         # the k-th remaining value sits at k + #{j : removed[j] - j <= k} in the sorted row
-        below = removed - np.arange(removed.shape[1])[None, :]
+        below = removed - np.arange(removed.shape[1], dtype=removed.dtype)[None, :]
         lo, hi = (n_left - 1) // 2, n_left // 2
-        v_lo = np.take_along_axis(self.sorted, lo + (below <= lo).sum(axis=1, keepdims=True), axis=1)
-        v_hi = np.take_along_axis(self.sorted, hi + (below <= hi).sum(axis=1, keepdims=True), axis=1)
+        v_lo = np.take_along_axis(self.sorted, lo + np.count_nonzero(below <= lo, axis=1)[:, None], axis=1)
+        v_hi = np.take_along_axis(self.sorted, hi + np.count_nonzero(below <= hi, axis=1)[:, None], axis=1)
         return (v_lo[:, 0].astype(np.float64) + v_hi[:, 0]) / 2
+
+
+def _transposed(A, block=64):
+    """``A.T`` as a C-contiguous copy, ``block`` rows of ``A`` at a time.
+
+    Copying a transposed view in one call walks one of the two arrays with a
+    large stride; copying row blocks keeps both sides in cache (~5x faster on
+    a (20000, 256) float32 slice).
+    """
+    out = np.empty(A.shape[::-1], dtype=A.dtype)
+    for lo in range(0, A.shape[0], block):
+        out[:, lo : lo + block] = A[lo : lo + block].T
+    return out
 
 
 def _warn_degenerate(degenerate, classes):
@@ -221,14 +241,19 @@ def _encode(classes, values):
         "scores": ["array-like"],
         "threshold": [Interval(Real, None, None, closed="neither")],
         "max_masked_fraction": [Interval(Real, 0, 1, closed="both"), None],
+        "flags": ["array-like", None],
+        "per_class": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def select_biased_features(scores, *, threshold=0.0, max_masked_fraction=None):
-    """Boolean mask of the biased features.
+def select_biased_features(
+    scores, *, threshold=0.0, max_masked_fraction=None, flags=None, per_class=False
+):
+    """Mask of the biased features.
 
     A feature is biased when its score exceeds ``threshold`` for at least one
-    class (the union over classes, as in the paper).
+    class (the union over classes, as in the paper), or, with
+    ``per_class=True``, biased for each class separately.
 
     Parameters
     ----------
@@ -238,45 +263,66 @@ def select_biased_features(scores, *, threshold=0.0, max_masked_fraction=None):
         The paper's eta.
     max_masked_fraction : float in [0, 1], default=None
         Keep at most ``floor(max_masked_fraction * n_features)`` features
-        masked: those with the highest score. None (the paper's method) masks
-        every feature above the threshold except that, should that be every
-        feature, the one with the lowest score stays unmasked and a warning
-        says so: a head with no input left would predict a constant.
+        masked (per class with ``per_class``): those with the highest score.
+        None (the paper's method) masks every flagged feature except that,
+        should that be every feature, the one with the lowest score stays
+        unmasked and a warning says so: a head with no input left would
+        predict a constant.
+    flags : array-like of bool, shape (n_features, n_classes), default=None
+        Which (feature, class) pairs are biased, decided by another rule (for
+        instance a significance test); replaces ``scores > threshold``. The
+        scores still rank the flagged features for the cap.
+    per_class : bool, default=False
+        Return one mask per class instead of their union.
 
     Returns
     -------
-    mask : ndarray of shape (n_features,), dtype bool
-        True where the feature is biased.
+    mask : ndarray of bool, shape (n_features,), or (n_classes, n_features) with ``per_class``
+        True where the feature is biased (for that class).
 
     Examples
     --------
     >>> import numpy as np
     >>> from nt_sklearn import select_biased_features
-    >>> select_biased_features(np.array([[0.2, -0.1], [-0.3, -0.2], [0.0, 0.5]]))
+    >>> scores = np.array([[0.2, -0.1], [-0.3, -0.2], [0.0, 0.5]])
+    >>> select_biased_features(scores)
     array([ True, False,  True])
+    >>> select_biased_features(scores, per_class=True)
+    array([[ True, False, False],
+           [False, False,  True]])
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (n_features, n_classes), got shape {scores.shape}")
-    worst = scores.max(axis=1)
-    mask = worst > threshold
+    flags = scores > threshold if flags is None else np.asarray(flags, dtype=bool)
+    if flags.shape != scores.shape:
+        raise ValueError(f"flags has shape {flags.shape}, scores {scores.shape}")
+    if per_class:
+        # one mask per class: the same rule applied to each column
+        return np.stack(
+            [_capped(scores[:, c], flags[:, c], max_masked_fraction) for c in range(scores.shape[1])]
+        )
+    return _capped(scores.max(axis=1), flags.any(axis=1), max_masked_fraction)
+
+
+def _capped(worst, mask, max_masked_fraction):
+    """``mask`` with at most the cap of features, keeping the highest ``worst`` scores."""
     n_features = len(mask)
     if max_masked_fraction is None:
         cap = n_features - 1
         if mask.sum() > cap:
             warnings.warn(
-                f"Every one of the {n_features} features scored above the threshold "
-                f"{threshold}; the least biased feature is kept unmasked so that the "
-                "head still sees an input. Consider a higher threshold or "
-                "max_masked_fraction.",
+                f"Every one of the {n_features} features was judged biased; the least biased "
+                "feature is kept unmasked so that the head still sees an input. Consider a "
+                "higher threshold or max_masked_fraction.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     else:
         cap = int(np.floor(max_masked_fraction * n_features))
     if mask.sum() > cap:
-        # keep the `cap` highest-scoring biased features masked; ties go to the lower index
-        ranked = np.argsort(-worst, kind="stable")[:cap]
+        # keep the `cap` highest-scoring flagged features masked; ties go to the lower index
+        ranked = np.flatnonzero(mask)[np.argsort(-worst[mask], kind="stable")][:cap]
         mask = np.zeros(n_features, dtype=bool)
         mask[ranked] = True
     return mask

@@ -269,7 +269,9 @@ class ERMHead(_ReferenceModelMixin, ClassifierMixin, BaseEstimator):
 
 # ---- NeuronTune controls -----------------------------------------------------
 
-_MASK_PARAMETERS = ("threshold", "mask_value", "max_masked_fraction", "n_rounds")
+_MASK_PARAMETERS = (
+    "threshold", "fdr_level", "mask_scope", "mask_value", "max_masked_fraction", "n_rounds"
+)
 
 
 class ClassBalancedRetraining(NeuronTuneClassifier):
@@ -347,6 +349,8 @@ n_iter_
     # Read by NeuronTuneClassifier.fit; fixed here, not parameters (see the class docstring).
     mask_value = 1.0
     n_rounds = 1
+    threshold = 0.0
+    mask_scope = "union"
 
     def __init__(
         self,
@@ -361,7 +365,9 @@ n_iter_
         batches_per_epoch=200,
         n_epochs=40,
         head_init="reference",
+        standardize=False,
         selection="sfit",
+        guard_margin=None,
         random_state=None,
     ):
         self.estimator = estimator
@@ -374,10 +380,12 @@ n_iter_
         self.batches_per_epoch = batches_per_epoch
         self.n_epochs = n_epochs
         self.head_init = head_init
+        self.standardize = standardize
         self.selection = selection
+        self.guard_margin = guard_margin
         self.random_state = random_state
 
-    def _select_biased(self, scores, rng):
+    def _select_biased(self, flags, scores, rng):
         """No feature is biased: an all-False mask."""
         return np.zeros(scores.shape[0], dtype=bool)
 
@@ -455,12 +463,14 @@ n_iter_
     True
     """
 
-    def _select_biased(self, scores, rng):
-        """As many features as NeuronTune's rule selects, drawn uniformly at random."""
-        n_masked = int(super()._select_biased(scores, rng).sum())
-        mask = np.zeros(scores.shape[0], dtype=bool)
-        mask[rng.choice(scores.shape[0], size=n_masked, replace=False)] = True
-        return mask
+    def _select_biased(self, flags, scores, rng):
+        """As many features as NeuronTune's rule selects, drawn uniformly at random
+        (per class with ``mask_scope="per_class"``)."""
+        chosen = super()._select_biased(flags, scores, rng)
+        mask = np.zeros_like(np.atleast_2d(chosen))
+        for row, n_masked in zip(mask, np.atleast_2d(chosen).sum(axis=1)):  # per class, or one
+            row[rng.choice(len(row), size=n_masked, replace=False)] = True
+        return mask.reshape(chosen.shape)
 
 
 # ---- DFR ---------------------------------------------------------------------
