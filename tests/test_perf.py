@@ -1,0 +1,59 @@
+"""benchmarks.perf on tiny sizes: its data, its torch reference, its memory probe and its output."""
+
+import numpy as np
+import pytest
+
+from benchmarks import perf
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return perf.make_planted(n_tune=3_000, n_id=1_000, d=256, n_classes=2, prior=(0.85, 0.15),
+                             core_shift=0.2, n_core=80, n_spurious=16)
+
+
+def test_planted_data_is_relu_like_with_a_biased_reference(tiny):
+    assert tiny.X_tune.dtype == np.float32 and tiny.X_tune.min() >= 0
+    assert 0.5 < np.mean(tiny.X_id == 0) < 0.9  # sparse, like pooled ReLU features
+    pred = np.argmax(tiny.X_id @ tiny.coef.T + tiny.intercept, axis=1)
+    error = np.mean(pred != tiny.y_id)
+    assert 0.05 < error < 0.35
+    # the errors sit in the groups where the attribute disagrees with the class
+    assert perf.worst_group_accuracy(tiny.y_id, pred, tiny.groups_id) < 1 - error
+
+
+def test_torch_reference_selects_the_same_biased_dimensions(tiny):
+    pytest.importorskip("torch")
+    from benchmarks.torch_reference import TorchNeuronTune
+
+    ours = perf.fit_ours(tiny, n_epochs=2, batches_per_epoch=20)
+    ref = TorchNeuronTune(tiny.coef, tiny.intercept, n_epochs=2, batches_per_epoch=20).fit(
+        tiny.X_id, tiny.y_id, tiny.X_tune, tiny.y_tune)
+    np.testing.assert_array_equal(ref.biased_features_, ours.biased_features_)
+    assert np.isin(tiny.spurious, ours.biased_feature_indices_).all()
+    assert len(ref.sfit_history_) == 2 and ref.predict(tiny.X_id).shape == tiny.y_id.shape
+
+
+def test_memory_probe_fits_on_a_memmap_without_copying_it(tiny, tmp_path):
+    report = perf.Report()
+    out = perf.bench_memory(tiny, report, threads=1, target_gb=0.005, n_steps=5, workdir=tmp_path)
+    assert out is not None, report.rows
+    assert out["still_memmap"] and out["n_masked"] > 0
+    # the tuning file is ~5 MB: a copy would not show, but the probe must report sane numbers
+    assert 10 < out["anon_peak_mb"] < 1024
+    assert not list(tmp_path.iterdir())  # the temporary file is gone
+
+
+def test_quick_run_prints_and_writes_its_figures(tmp_path, capsys):
+    out = tmp_path / "perf.md"
+    perf.main(["--quick", "--sections", "identification", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "[identification] SPEED-UP vectorised over the loop" in printed
+    text = out.read_text()
+    assert "python -m benchmarks.perf --quick" in text and "| identification |" in text
+    assert "logical CPUs" in text
+
+
+def test_parser_defaults():
+    args = perf.build_parser().parse_args([])
+    assert not args.quick and args.threads == 2 and args.out == perf.RESULTS
