@@ -96,11 +96,14 @@ def train_linear_head(
     for _ in range(n_epochs):
         rows, labels = class_balanced_batches(y_encoded, n_classes, per_class, batches_per_epoch, rng)
         for batch_rows, batch_labels in zip(rows, labels):
-            Xb = np.asarray(X[batch_rows], dtype=np.float64)
-            P = softmax(Xb @ (W * scale).T + b, axis=1)
+            # The two products run in the embeddings' own precision (float32 stays float32,
+            # as in PyTorch); the weights and their updates stay float64 ("master weights").
+            # Casting every batch to float64 cost as much as the products themselves.
+            Xb = X[batch_rows]
+            P = softmax(Xb @ (W * scale).T.astype(Xb.dtype) + b, axis=1)
             P[np.arange(len(batch_labels)), batch_labels] -= 1.0
             P /= len(batch_labels)  # gradient of the mean cross-entropy w.r.t. the logits
-            state.step((P.T @ Xb) * scale, P.sum(axis=0))
+            state.step((P.T.astype(Xb.dtype) @ Xb) * scale, P.sum(axis=0))
         yield W.copy(), b.copy()
 
 
