@@ -23,7 +23,7 @@ from joblib import Parallel, delayed
 from nt_sklearn.metrics import group_accuracies, mean_accuracy, worst_group_accuracy
 
 from . import report
-from .methods import ABLATIONS, MAIN_METHODS, reference_model
+from .methods import ABLATIONS, DIAGNOSTICS, MAIN_METHODS, VARIANTS, reference_model
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,10 @@ def run_one(method, reference, data, val, seed, n_epochs):
     return row
 
 
-def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress):
+def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress, variants=False):
     reference = reference_model(data, head)
     regimes = sorted(s for s in data if s.startswith("val"))
-    methods = MAIN_METHODS + (ABLATIONS if ablations else [])
+    methods = MAIN_METHODS + (ABLATIONS if ablations else []) + (VARIANTS + DIAGNOSTICS if variants else [])
     tasks = [(m, v, s) for v in regimes for m in methods for s in seeds]
     # deterministic methods (ERM, DFR's own seeds aside) still run per seed: cheap, uniform
     out = Parallel(n_jobs=jobs, return_as="generator")(
@@ -124,6 +124,8 @@ def build_parser():
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=40, help="tuning epochs (paper: 40)")
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="skip the options beyond the paper and the group-label diagnostic")
     parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (joblib)")
     parser.add_argument("--datasets", nargs="+", help="a subset of the suite's datasets")
     return parser
@@ -158,7 +160,8 @@ def main(argv=None):
                       for s, v in data.items()}
         rows, reference = run_dataset(name, data, head, seeds=list(range(args.seeds)),
                                       n_epochs=args.epochs, jobs=args.jobs,
-                                      ablations=not args.no_ablations, progress=tqdm)
+                                      ablations=not args.no_ablations, progress=tqdm,
+                                      variants=not args.no_variants)
         records += rows
         out.mkdir(parents=True, exist_ok=True)
         regime = sorted(s for s in data if s.startswith("val"))[0]

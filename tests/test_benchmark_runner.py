@@ -34,11 +34,11 @@ def small_store(tmp_path):
 def test_runner_writes_results_report_and_figures(small_store, tmp_path, capsys):
     out = tmp_path / "report"
     run_main(["--store", str(small_store), "--out", str(out), "--seeds", "2", "--epochs", "3",
-              "--no-ablations", "--jobs", "1"])
+              "--no-ablations", "--no-variants", "--jobs", "1"])
     results = json.loads((out / "results.json").read_text())
     methods = {r["method"] for r in results["records"]}
     assert {"ERM", "DFR", "NeuronTune", "Random mask", "AFR", "JTT (last layer)"} <= methods
-    assert len(results["records"]) == 8 * 2  # methods x seeds, one validation regime
+    assert len(results["records"]) == 9 * 2  # methods x seeds, one validation regime
     nt = [r for r in results["records"] if r["method"] == "NeuronTune"]
     assert all(len(r["epochs"]["sfit"]) == 3 for r in nt)
     report = (out / "report.md").read_text()
@@ -46,6 +46,21 @@ def test_runner_writes_results_report_and_figures(small_store, tmp_path, capsys)
     assert (out / "toy_store_val_balanced_groups.png").exists()
     assert (out / "toy_store_dimensions.png").exists()
     assert "Test worst-group accuracy" in capsys.readouterr().out
+
+
+def test_variants_table_and_group_label_diagnostic(small_store, tmp_path):
+    out = tmp_path / "report"
+    run_main(["--store", str(small_store), "--out", str(out), "--seeds", "1", "--epochs", "2",
+              "--no-ablations", "--jobs", "1"])
+    records = json.loads((out / "results.json").read_text())["records"]
+    diag = [r for r in records if r["method"] == "diagnostic: mask from group labels"]
+    assert len(diag) == 1
+    # on this data the minority groups differ from the majority in feature 1 only
+    report = (out / "report.md").read_text()
+    assert "## Variants across the suite" in report
+    assert "| NeuronTune, recommended (half val) |" in report
+    assert "| recommended without the mask (half val) |" in report
+    assert "worst difference to ERM" in report
 
 
 def test_store_without_groups_is_refused(tmp_path):

@@ -17,7 +17,7 @@ from benchmarks import paper_results, reproduce  # noqa: E402
 FAST = ["--seeds", "1", "--epochs", "1", "--batches-per-epoch", "10", "--jobs", "1",
         "--erm-batch-size", "8", "--workers", "0", "-q"]
 METHODS = ["ERM", "JTT (last layer)", "AFR", "DFR", "NT=No (class-balanced)", "Random mask",
-           "NeuronTune", "NeuronTune\u2020 (half val)"]
+           "NeuronTune", "NeuronTune\u2020 (half val)", "NeuronTune, recommended (half val)"]
 
 
 def _rows(report):
