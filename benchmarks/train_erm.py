@@ -220,13 +220,12 @@ def build_image_model(name, n_classes, init="none", *, trust_checkpoint=False):
     ``reset_classifier`` gives a fresh classifier for the dataset's classes.
     """
     timm = _require("timm")
-    from featurizers.weights import adapt_layout, load_into, read_checkpoint, timm_cached_file
+    from featurizers.weights import timm_cached_file, timm_model_from_checkpoint
 
     if init in (None, "none"):
         return timm.create_model(name, pretrained=False, num_classes=n_classes)
-    model = timm.create_model(name, pretrained=False)
     if init == "timm":
-        path = timm_cached_file(model)
+        path = timm_cached_file(timm.create_model(name, pretrained=False))
         if path is None:
             raise FileNotFoundError(
                 f"timm's pretrained weights for {name!r} are not on this machine (nothing is "
@@ -236,14 +235,8 @@ def build_image_model(name, n_classes, init="none", *, trust_checkpoint=False):
         path = init
     else:
         raise FileNotFoundError(f"--init-weights {init!r} is not a file (nor 'timm' or 'none')")
-    sd = adapt_layout(read_checkpoint(path, trust_pickle=trust_checkpoint), model)
-    clf = model.pretrained_cfg.get("classifier")
-    clf = clf[0] if isinstance(clf, (tuple, list)) else clf
-    w = sd.get(f"{clf}.weight") if clf else None
-    width = int(w.shape[0]) if w is not None and w.ndim == 2 else 0
-    if width != model.num_classes:
-        model = timm.create_model(name, pretrained=False, num_classes=width)
-    load_into(model, sd, source=f"initial weights {path!r}")
+    model, _ = timm_model_from_checkpoint(name, path, trust_pickle=trust_checkpoint,
+                                          source=f"initial weights {path!r}")
     model.reset_classifier(n_classes)
     logger.info("initial weights: %s (classifier reset to %d classes)", path, n_classes)
     return model

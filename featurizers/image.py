@@ -14,8 +14,8 @@ import os
 import numpy as np
 
 from .runtime import autocast, require, resolve_device, resolve_precision
-from .weights import (DEFAULT_SOURCE, OFFLINE_SOURCES, adapt_layout, file_sha256, load_into,
-                      read_checkpoint, resolve_source, timm_cached_file)
+from .weights import (DEFAULT_SOURCE, OFFLINE_SOURCES, file_sha256, resolve_source,
+                      timm_cached_file, timm_model_from_checkpoint)
 
 __all__ = ["ImageEncoder", "BadImageError", "check_images", "build_transform", "PREPROCESS"]
 
@@ -152,23 +152,16 @@ class ImageEncoder:
         self.workers = workers
         weights = weights or DEFAULT_SOURCE.get(model_name, "timm")
         kind, path = resolve_source(weights, model_name)
-        model = timm.create_model(model_name, pretrained=False)
         if kind == "timm":
-            path = timm_cached_file(model)
+            path = timm_cached_file(timm.create_model(model_name, pretrained=False))
             if path is None:
                 raise FileNotFoundError(
                     f"timm's pretrained weights for {model_name!r} are not on this machine (looked "
                     "in the Hugging Face cache and torch.hub's checkpoints; nothing is "
                     "downloaded). "
                     "Pass --weights FILE with a local checkpoint.")
-        sd = adapt_layout(read_checkpoint(path, trust_pickle=trust_checkpoint), model)
-        clf = model.pretrained_cfg.get("classifier")
-        clf = clf[0] if isinstance(clf, (tuple, list)) else clf
-        w = sd.get(f"{clf}.weight") if clf else None
-        n_classes = int(w.shape[0]) if w is not None and w.ndim == 2 else 0
-        if n_classes != model.num_classes:
-            model = timm.create_model(model_name, pretrained=False, num_classes=n_classes)
-        load_into(model, sd, source=f"checkpoint {path!r}")
+        model, n_classes = timm_model_from_checkpoint(model_name, path,
+                                                      trust_pickle=trust_checkpoint)
         model.eval().to(self.device)
         if cuda:
             model = model.to(memory_format=torch.channels_last)

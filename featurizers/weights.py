@@ -212,3 +212,22 @@ def load_into(model, state_dict, *, source="checkpoint", max_listed=8):
             + fmt("shape mismatches", shapes))
     model.load_state_dict(state_dict, strict=True)
     return model
+
+
+def timm_model_from_checkpoint(model_name, path, *, trust_pickle=False, source=None):
+    """A timm model holding the weights in ``path``, its classifier as wide as the checkpoint's.
+
+    Returns ``(model, n_classes)``; ``n_classes`` is 0 when the checkpoint has no
+    classifier (the model is then built with ``num_classes=0``).
+    """
+    timm = require("timm")
+    model = timm.create_model(model_name, pretrained=False)
+    state_dict = adapt_layout(read_checkpoint(path, trust_pickle=trust_pickle), model)
+    clf = model.pretrained_cfg.get("classifier")
+    clf = clf[0] if isinstance(clf, (tuple, list)) else clf
+    w = state_dict.get(f"{clf}.weight") if clf else None
+    n_classes = int(w.shape[0]) if w is not None and w.ndim == 2 else 0
+    if n_classes != model.num_classes:
+        model = timm.create_model(model_name, pretrained=False, num_classes=n_classes)
+    load_into(model, state_dict, source=source or f"checkpoint {path!r}")
+    return model, n_classes
