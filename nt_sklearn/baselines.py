@@ -75,6 +75,14 @@ def _tuning_data(estimator, X, X_tune, y_tune):
     return estimator._validate_tuning_data(X, X_tune, y_tune)
 
 
+def _reference_on_tuning_data(estimator, X, y_encoded, X_tune, y_tune):
+    """``(X_tune, y_tune_encoded, reference)``; without a tuning set, ``X`` stands in."""
+    X_tune, y_tune_enc = _tuning_data(estimator, X, X_tune, y_tune)
+    if X_tune is None:
+        X_tune, y_tune_enc = X, y_encoded
+    return X_tune, y_tune_enc, estimator._reference(X_tune, y_tune_enc)
+
+
 def _aligned(reference, classes, scores):
     """Columns of a reference's (n, n_classes) output in the order of ``classes``."""
     return scores[:, _encode(np.asarray(reference.classes_), classes)]
@@ -214,10 +222,7 @@ class ERMHead(_ReferenceModelMixin, ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=_DTYPES)
         y_enc = self._encode_targets(y)
-        X_tune, y_tune_enc = _tuning_data(self, X, X_tune, y_tune)
-        if X_tune is None:
-            X_tune, y_tune_enc = X, y_enc
-        reference = self._reference(X_tune, y_tune_enc)
+        X_tune, y_tune_enc, reference = _reference_on_tuning_data(self, X, y_enc, X_tune, y_tune)
         width = getattr(reference, "n_features_in_", self.n_features_in_)
         if width != self.n_features_in_:
             raise ValueError(
@@ -1083,10 +1088,7 @@ class JTTLastLayer(_LinearPredictMixin, _ReferenceModelMixin, ClassifierMixin, B
         """
         X, y = validate_data(self, X, y, dtype=_DTYPES)
         y_enc = self._encode_targets(y)
-        X_tune, y_tune_enc = _tuning_data(self, X, X_tune, y_tune)
-        if X_tune is None:
-            X_tune, y_tune_enc = X, y_enc
-        reference = self._reference(X_tune, y_tune_enc)
+        X_tune, y_tune_enc, reference = _reference_on_tuning_data(self, X, y_enc, X_tune, y_tune)
         self.reference_estimator_ = reference
         errors = _encode(self.classes_, np.asarray(reference.predict(X_tune))) != y_tune_enc
         logger.info("JTT: error set of %d of %d tuning samples", errors.sum(), len(errors))
