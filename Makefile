@@ -22,9 +22,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/activate
 
 install: $(VENV)/.installed
 
-# The main job: every method on the demo suite (coloured digits through EfficientNet-Lite0).
+# The main job: every method on the demo suite (coloured digits through EfficientNet-Lite0);
+# the ablations and the variants beyond the paper run in `make bench`.
 demo: $(VENV)/.installed
-	$(PY) -m benchmarks.run --suite demo
+	$(PY) -m benchmarks.run --suite demo --no-ablations --no-variants
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -61,6 +61,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from nt_sklearn.metrics import worst_group_accuracy
 from threadpoolctl import threadpool_limits
 
 logger = logging.getLogger(__name__)
@@ -135,10 +137,6 @@ def make_planted(n_tune, n_id, d, n_classes, *, prior=None, core_shift=0.11, spu
     if n_classes == 2:  # one row per class: logits (0, w.x + b)
         coef, intercept = np.vstack([np.zeros(d), coef[0]]), np.array([0.0, intercept[0]])
     return Planted(X_tune, y_tune, X_id, y_id, groups_id, core, spurious, coef, intercept)
-
-
-def worst_group_accuracy(y, pred, groups):
-    return min(float(np.mean(pred[groups == g] == y[groups == g])) for g in np.unique(groups))
 
 
 # ----------------------------------------------------------------------------- helpers
