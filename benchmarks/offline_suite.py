@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,8 @@ def write_image_split(folder, split, gray, y, attribute, size, rows):
     from PIL import Image
 
     out = []
-    images = tint(gray[rows], attribute, np.random.default_rng(hash(split) % 2**32))
+    # a seed from the split's name that is the same in every process (str hashes are not)
+    images = tint(gray[rows], attribute, np.random.default_rng(zlib.crc32(split.encode())))
     (folder / split).mkdir(parents=True, exist_ok=True)
     for k, (i, a, img) in enumerate(zip(rows, attribute, images)):  # file writing, not math
         name = f"{split}/{k:05d}_{i}_{a}.png"

@@ -6,6 +6,7 @@ test skips with the install command when its source is missing.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,21 @@ def test_demo_suite_end_to_end(tmp_path, capsys):
     assert all(r["wga"] < r["avg"] - 0.1 for r in erm)
     assert "| NeuronTune |" in (out / "report.md").read_text()
     assert "digits / val_balanced" in capsys.readouterr().out
+
+
+def test_image_rendering_is_the_same_in_every_process(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from pathlib import Path; from benchmarks import offline_suite as o; "
+            "g = np.random.default_rng(0).random((4, 8, 8)); "
+            "o.write_image_split(Path(r'{}'), 'val', g, np.array([0, 1, 0, 1]), np.array([0, 1, 1, 0]), "
+            "16, np.arange(4))")
+    for run in ("a", "b"):  # separate processes: different str hash seeds
+        subprocess.run([sys.executable, "-c", code.format(tmp_path / run)], check=True,
+                       env={"PYTHONHASHSEED": "random", "PATH": ""}, cwd=Path(__file__).parent.parent)
+    for f in sorted((tmp_path / "a" / "val").iterdir()):
+        assert f.read_bytes() == (tmp_path / "b" / "val" / f.name).read_bytes()
 
 
 def test_wordnet_store(tmp_path):
