@@ -153,9 +153,19 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         ``sklearn.frozen.FrozenEstimator`` so it stays fitted.
     activation : {"abs", "relu", "identity"}, default="abs"
         Applied to the embeddings before the medians; ``"abs"`` is the paper's.
-    threshold : float, default=0.0
+    threshold : float or "fdr", default=0.0
         The paper's eta: a feature is biased when ``s[k, c] > threshold`` for
-        at least one class.
+        at least one class. ``"fdr"`` (beyond the paper): when a one-sided
+        Mann-Whitney test says the misclassified class-``c`` samples'
+        activations are larger than the correct ones', with Benjamini-Hochberg
+        control of the false discovery rate at ``fdr_level`` across features
+        and classes; it also sees sparse detectors whose medians are both 0.
+    fdr_level : float in (0, 1), default=0.05
+        Used with ``threshold="fdr"``.
+    mask_scope : {"union", "per_class"}, default="union"
+        ``"union"`` (the paper) masks a feature biased for any class in every
+        logit; ``"per_class"`` masks it only in the logit of the class it is
+        biased for (``feature_scale_`` then has one row per class).
     mask_value : float, default=0.0
         Factor applied to the biased features during tuning and prediction
         (0 removes them, as in the paper; 1 is no masking).
@@ -185,8 +195,22 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         Start the head from the reference model's weights when it is linear
         (it has ``coef_`` and ``intercept_``), else from zeros; ``"zeros"``
         always starts fresh.
-    selection : {"sfit", "last"}, default="sfit"
-        Keep the epoch with the highest SFit on ``X`` (the paper) or the last.
+    standardize : bool, default=False
+        Train the head on embeddings standardised with the tuning data's mean
+        and standard deviation (computed in chunks, never copying ``X_tune``),
+        so that one learning rate suits every backbone; the weights are folded
+        back, so ``coef_`` acts on the raw embeddings. Identification always
+        uses the raw activations.
+    selection : {"sfit", "last", "worst_class"}, default="sfit"
+        Keep the epoch with the highest SFit on ``X`` (the paper), the last,
+        or the best worst-class accuracy on ``X`` (SubpopBench's group-free
+        criterion; ties broken by SFit).
+    guard_margin : float, "auto" or None, default=None
+        When set, keep the reference model (``kept_reference_``, with
+        ``best_epoch_ = -1``) unless the selected head's worst-class accuracy
+        on ``X`` beats the reference's by at least this margin; ``"auto"`` is
+        two standard errors of the reference's worst-class accuracy. Only for
+        a linear reference. None (the paper): no guard.
     random_state : int, RandomState instance or None, default=None
         Seeds the split of ``X`` when ``X_tune`` is None and the mini-batches.
 
@@ -205,8 +229,14 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         True for the masked features.
     biased_feature_indices_ : ndarray of int
         ``np.flatnonzero(biased_features_)``.
-    feature_scale_ : ndarray of shape (n_features_in_,)
-        ``mask_value`` on the biased features, 1 elsewhere.
+    p_values_ : ndarray of shape (n_features_in_, n_classes)
+        With ``threshold="fdr"``: the one-sided Mann-Whitney p-values.
+    feature_scale_ : ndarray of shape (n_features_in_,) or (n_classes, n_features_in_)
+        ``mask_value`` on the biased features, 1 elsewhere (one row per class
+        with ``mask_scope="per_class"``; all ones when the guard kept the
+        reference).
+    masked_fraction_ : float
+        Fraction of the entries of ``feature_scale_`` that mask.
     coef_ : ndarray of shape (n_classes, n_features_in_)
         Weights of the selected head (one row per class, binary included).
         Predictions use ``coef_ * feature_scale_``.
@@ -221,7 +251,21 @@ class NeuronTuneClassifier(_ReferenceModelMixin, ClassifierMixin, BaseEstimator)
         model selection (e.g. SFit against a group-labelled criterion).
     intercept_path_ : ndarray of shape (n_rounds * n_epochs, n_classes)
     best_epoch_ : int
-        Index into ``sfit_history_`` of the selected head.
+        Index into ``sfit_history_`` of the selected head; -1 when the guard
+        kept the reference.
+    worst_class_history_ : ndarray of shape (n_rounds * n_epochs,)
+        Worst-class accuracy of the head on ``X`` after every epoch.
+    class_accuracy_, reference_class_accuracy_ : ndarray of shape (n_classes,)
+        Accuracy within each class on the identification data of the selected
+        head and of the reference model.
+    kept_reference_ : bool
+        Whether ``guard_margin`` kept the reference model.
+    degenerate_ : bool
+        True (and a warning was issued) when a class is never predicted on
+        the identification data or the worst-class accuracy is more than 10
+        points below the reference's.
+    identification_indices_ : ndarray of int
+        With ``X_tune=None``: the rows of ``X`` that identified (the others tuned).
     n_iter_ : int
         Epochs run.
 
