@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from featurizers.datasets import parse_dataset_options
+
 from . import paper_results as paper
 from . import train_erm
 from .methods import build_methods
@@ -365,16 +367,6 @@ def _encoder(args, spec, checkpoint, dataset_name):
     return enc, f"{os.path.basename(os.path.normpath(checkpoint))}, {args.pooling} output"
 
 
-def _reader_options(args):
-    opts = {}
-    for item in args.dataset_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--dataset-option expects KEY=VALUE, got {item!r}")
-        opts[key.replace("-", "_")] = value
-    return opts
-
-
 def reproduce(args):
     """Run the whole pipeline for ``args`` (see :func:`build_parser`); return results."""
     from featurizers.datasets import get_reader
@@ -401,7 +393,7 @@ def reproduce(args):
         checkpoint = erm["checkpoint"]
 
     reader_name = args.reader or spec["reader"]
-    reader = get_reader(reader_name, args.root, **_reader_options(args))
+    reader = get_reader(reader_name, args.root, **parse_dataset_options(args.dataset_option))
     encoder, features = _encoder(args, spec, checkpoint, reader_name)
     logger.info("step 2/4: embeddings into %s", out / "store")
     featurize(reader, encoder, out / "store", batch_size=args.feature_batch_size,

@@ -40,6 +40,8 @@ import time
 
 import numpy as np
 
+from featurizers.datasets import parse_dataset_options
+
 logger = logging.getLogger(__name__)
 
 #: The paper's Table 9. ``init``: ``"timm"`` (ImageNet weights: a local file via
@@ -154,12 +156,7 @@ def resolve_config(args):
         raise ValueError(f"preset {preset_name!r} needs --model: a local transformers folder "
                          "(e.g. bert-base-uncased saved with save_pretrained; nothing is "
                          "downloaded)")
-    opts = {}
-    for item in args.dataset_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--dataset-option expects KEY=VALUE, got {item!r}")
-        opts[key.replace("-", "_")] = value
+    opts = parse_dataset_options(args.dataset_option)
     cfg.update(dataset=args.dataset, root=os.path.abspath(args.root), dataset_options=opts,
                out=os.path.abspath(args.out), image_size=args.image_size,
                max_length=args.max_length, train_split=args.train_split,

@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+from .datasets import parse_dataset_options
+
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger(__name__)
@@ -89,12 +91,7 @@ def build_parser():
 
 
 def _options(args):
-    opts = {}
-    for item in args.dataset_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--dataset-option expects KEY=VALUE, got {item!r}")
-        opts[key.replace("-", "_")] = value
+    opts = parse_dataset_options(args.dataset_option)
     if args.csv:
         opts["csv"] = args.csv
     return opts

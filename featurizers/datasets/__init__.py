@@ -12,7 +12,10 @@ import importlib
 
 from .base import DatasetReader, SplitData
 
-__all__ = ["DatasetReader", "SplitData", "get_reader", "register_reader", "available_readers"]
+__all__ = [
+    "DatasetReader", "SplitData", "get_reader", "register_reader", "available_readers",
+    "parse_dataset_options",
+]
 
 _READERS = {}
 
@@ -25,6 +28,17 @@ def register_reader(name, cls):
 def available_readers():
     """The registered names, sorted."""
     return sorted(_READERS)
+
+
+def parse_dataset_options(items):
+    """``["KEY=VALUE", ...]`` (``--dataset-option``) as reader keyword arguments."""
+    opts = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--dataset-option expects KEY=VALUE, got {item!r}")
+        opts[key.replace("-", "_")] = value
+    return opts
 
 
 def get_reader(name, root, **options):
