@@ -53,7 +53,7 @@ def test_image_rendering_is_the_same_in_every_process(tmp_path):
             "16, np.arange(4))")
     for run in ("a", "b"):  # separate processes: different str hash seeds
         subprocess.run([sys.executable, "-c", code.format(tmp_path / run)], check=True,
-                       env={"PYTHONHASHSEED": "random", "PATH": ""}, cwd=Path(__file__).parent.parent)
+                       env={"PYTHONHASHSEED": "random", "PATH": ""}, cwd=Path(__file__).parents[2])
     for f in sorted((tmp_path / "a" / "val").iterdir()):
         assert f.read_bytes() == (tmp_path / "b" / "val" / f.name).read_bytes()
 

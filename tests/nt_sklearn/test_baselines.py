@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
-from conftest import make_spurious
+from tests._spurious import make_spurious
 from nt_sklearn import (
     AFRClassifier,
     ClassBalancedRetraining,

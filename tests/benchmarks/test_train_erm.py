@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from _featurizer_data import REPO, save_timm_checkpoint  # noqa: E402
-from _reproduce_data import write_waterbirds  # noqa: E402
+from tests._featurizer_data import REPO, save_timm_checkpoint  # noqa: E402
+from tests._reproduce_data import write_waterbirds  # noqa: E402
 
 from benchmarks import train_erm  # noqa: E402
 

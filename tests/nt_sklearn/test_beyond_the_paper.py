@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import make_spurious
+from tests._spurious import make_spurious
 from nt_sklearn import LinearHead, NeuronTuneClassifier
 from nt_sklearn._significance import error_association_pvalues, fdr_flags
 

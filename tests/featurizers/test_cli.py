@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from _featurizer_data import REPO, run_cli, save_timm_checkpoint, save_tiny_bert, write_images, \
+from tests._featurizer_data import REPO, run_cli, save_timm_checkpoint, save_tiny_bert, write_images, \
     write_texts
 
 pytest.importorskip("timm")

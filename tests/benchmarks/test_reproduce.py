@@ -9,8 +9,8 @@ pytest.importorskip("torch")
 pytest.importorskip("timm")
 pytest.importorskip("transformers")
 
-from _featurizer_data import save_tiny_bert  # noqa: E402
-from _reproduce_data import write_civilcomments, write_waterbirds  # noqa: E402
+from tests._featurizer_data import save_tiny_bert  # noqa: E402
+from tests._reproduce_data import write_civilcomments, write_waterbirds  # noqa: E402
 
 from benchmarks import paper_results, reproduce  # noqa: E402
 

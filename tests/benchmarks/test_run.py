@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import offline_suite
 from benchmarks.run import main as run_main
-from conftest import make_spurious
+from tests._spurious import make_spurious
 
 
 @pytest.fixture

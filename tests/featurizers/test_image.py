@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from _featurizer_data import save_timm_checkpoint, write_images
+from tests._featurizer_data import save_timm_checkpoint, write_images
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")

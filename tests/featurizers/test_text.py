@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from _featurizer_data import save_tiny_bert, write_texts
+from tests._featurizer_data import save_tiny_bert, write_texts
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from _featurizer_data import REPO, save_timm_checkpoint, write_images
+from tests._featurizer_data import REPO, save_timm_checkpoint, write_images
 
 pytest.importorskip("timm")
 

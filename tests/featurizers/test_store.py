@@ -12,7 +12,7 @@ from featurizers.datasets import get_reader, register_reader
 from featurizers.store import (EmbeddingStore, EmbeddingStoreWriter, IncompleteSplitError,
                                StoreMismatchError, load_head, load_manifest, load_split)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IDENTITY = {"modality": "image", "model": "m", "weights": {"sha256": "abc"}}
 
 
