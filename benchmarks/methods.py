@@ -18,6 +18,7 @@ from nt_sklearn.baselines import (
     ClassBalancedRetraining,
     DFRClassifier,
     ERMHead,
+    FixedMaskClassifier,
     JTTLastLayer,
     RandomMaskClassifier,
 )
@@ -38,7 +39,8 @@ def reference_model(data, head=None):
     else a plain logistic regression on the training embeddings."""
     X, y, _ = data["train"]
     classes = np.unique(y)
-    if head is not None and len(head[2]) == len(classes) and np.array_equal(np.sort(head[2]), classes):
+    own = head is not None and len(head[2]) == len(classes)
+    if own and np.array_equal(np.sort(head[2]), classes):
         return LinearHead(coef=head[0], intercept=head[1], classes=head[2])
     return LogisticRegression(max_iter=2000).fit(X, y)
 
@@ -143,15 +145,6 @@ VARIANTS = [
 ]
 
 
-class _GivenMask(NeuronTuneClassifier):
-    """NeuronTune's recipe with a mask decided outside (for the diagnostic below)."""
-
-    given_mask = None
-
-    def _select_biased(self, flags, scores, rng):
-        return self.given_mask
-
-
 def _group_label_mask(reference, data, val, seed, n_epochs):
     """Diagnostic, uses validation group labels: NeuronTune's identification and tuning,
     but with the reference's errors replaced by membership of the minority groups (the
@@ -169,8 +162,9 @@ def _group_label_mask(reference, data, val, seed, n_epochs):
     other = np.unique(y_v)[(np.searchsorted(np.unique(y_v), y_v) + 1) % len(np.unique(y_v))]
     as_if_wrong = np.where(minority[g_v], other, y_v)
     scores = spuriousness_scores(X_v, y_v, as_if_wrong)
-    est = _GivenMask(reference, random_state=seed, n_epochs=n_epochs)
-    est.given_mask = select_biased_features(scores)
+    est = FixedMaskClassifier(
+        reference, mask=select_biased_features(scores), random_state=seed, n_epochs=n_epochs
+    )
     return est.fit(X_v, y_v, X_tune=X_tr, y_tune=y_tr)
 
 

@@ -13,6 +13,7 @@ from .baselines import (
     ClassBalancedRetraining,
     DFRClassifier,
     ERMHead,
+    FixedMaskClassifier,
     JTTLastLayer,
     RandomMaskClassifier,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ClassBalancedRetraining",
     "DFRClassifier",
     "ERMHead",
+    "FixedMaskClassifier",
     "JTTLastLayer",
     "LinearHead",
     "NeuronTuneClassifier",

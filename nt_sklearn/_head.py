@@ -1,10 +1,11 @@
-"""Linear heads: the class-balanced trainer and a head built from arrays.
+"""Linear heads: the class-balanced trainer, its standardised space, and a head built from arrays.
 
 The trainer is NeuronTune's tuning step (Section 4.2.2): a linear softmax
 layer on masked embeddings, trained on class-balanced mini-batches with
 PyTorch-style SGD (momentum, coupled weight decay) or AdamW, in vectorised
-numpy. ``LinearHead`` wraps a fitted last layer given as arrays, such as the
-backbone's own classifier exported by the featurizers.
+numpy. ``_Standardizer`` lets it train on standardised embeddings and folds
+the weights back. ``LinearHead`` wraps a fitted last layer given as arrays,
+such as the backbone's own classifier exported by the featurizers.
 """
 
 import numpy as np
@@ -29,7 +30,7 @@ def class_balanced_batches(y_encoded, n_classes, per_class, n_batches, rng):
     labels : ndarray of shape (n_batches, n_classes * per_class)
     """
     rows = np.empty((n_batches, n_classes * per_class), dtype=np.intp)
-    for c in range(n_classes):  # a loop over classes, not samples
+    for c in range(n_classes):
         members = np.flatnonzero(y_encoded == c)
         draws = rng.integers(0, len(members), size=(n_batches, per_class))
         rows[:, c * per_class : (c + 1) * per_class] = members[draws]
@@ -57,9 +58,12 @@ def train_linear_head(
 ):
     """Train a softmax head on class-balanced batches; yield it after every epoch.
 
-    The head computes ``(X * feature_scale) @ coef.T + intercept``; masked
-    features have ``feature_scale`` 0 (or the mask value). The masked copy of
-    a batch is never made: ``(X * s) @ W.T == X @ (W * s).T``.
+    The NeuronTune family's tuning step: the head computes
+    ``(X * feature_scale) @ coef.T + intercept``, masked features having
+    ``feature_scale`` 0 (or the mask value). The masked copy of a batch is
+    never made: ``(X * s) @ W.T == X @ (W * s).T``. The optimiser and batch
+    parameters mean what the estimators' parameters of the same names mean
+    (see :class:`~nt_sklearn.NeuronTuneClassifier`).
 
     Parameters
     ----------
@@ -69,19 +73,15 @@ def train_linear_head(
     y_encoded : ndarray of shape (n_samples,)
         Labels in ``0 .. n_classes - 1``.
     n_classes : int
+        Number of classes (rows of the head).
     coef, intercept : ndarray of shape (n_classes, n_features), (n_classes,)
         Initial head; copied, not modified.
-    feature_scale : ndarray of shape (n_features,)
-    optimizer : {"sgd", "adamw"}
-        SGD as ``torch.optim.SGD`` (momentum buffer starts at the first
-        gradient; weight decay added to the gradient) or AdamW as
-        ``torch.optim.AdamW`` (decoupled decay, betas 0.9/0.999, eps 1e-8).
-        Decay applies to the intercept too, as with ``model.parameters()``.
-    learning_rate, momentum, weight_decay : float
-    batch_size : int
-        Each batch draws ``max(1, batch_size // n_classes)`` rows per class.
-    batches_per_epoch, n_epochs : int
+    feature_scale : ndarray of shape (n_features,) or (n_classes, n_features)
+        Factor of every feature (per class when 2-D).
+    optimizer, learning_rate, momentum, weight_decay, batch_size, batches_per_epoch, n_epochs
+        As the estimators' parameters.
     rng : numpy.random.Generator
+        Draws the mini-batches.
 
     Yields
     ------
@@ -94,7 +94,9 @@ def train_linear_head(
     per_class = max(1, batch_size // n_classes)
     state = _OptimizerState(W, b, optimizer, learning_rate, momentum, weight_decay)
     for _ in range(n_epochs):
-        rows, labels = class_balanced_batches(y_encoded, n_classes, per_class, batches_per_epoch, rng)
+        rows, labels = class_balanced_batches(
+            y_encoded, n_classes, per_class, batches_per_epoch, rng
+        )
         for batch_rows, batch_labels in zip(rows, labels):
             # The two products run in the embeddings' own precision (float32 stays float32,
             # as in PyTorch); the weights and their updates stay float64 ("master weights").
@@ -139,6 +141,66 @@ class _OptimizerState:
                 p -= self.lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+class _Identity:
+    """The embeddings as they are (no standardisation)."""
+
+    def to_inner(self, coef, intercept):
+        return coef, intercept
+
+    def to_outer(self, coef, intercept):
+        return coef, intercept
+
+    def wrap(self, X):
+        return X
+
+
+class _Standardizer:
+    """Embeddings standardised with the tuning data's mean and standard deviation.
+
+    The head trains on ``z = (x - mean) / std`` (one learning rate then fits
+    every backbone's scale); its weights are folded back to act on ``x``:
+    ``W_x = W_z / std`` and ``b_x = b_z - W_x @ mean``. Masking happens on
+    ``z``, so a masked feature is set to its mean rather than to 0, which
+    for a linear head only moves the intercept (partial masks differ slightly
+    from masking ``x``).
+    """
+
+    def __init__(self, X, chunk=1 << 16):
+        total = np.zeros(X.shape[1])
+        squares = np.zeros(X.shape[1])
+        for lo in range(0, len(X), chunk):  # chunks: a memmap is read, never copied whole
+            block = np.asarray(X[lo : lo + chunk], dtype=np.float64)
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+        self.mean = total / len(X)
+        std = np.sqrt(np.maximum(squares / len(X) - self.mean**2, 0))
+        self.std = np.where(std > 0, std, 1.0)
+
+    def to_inner(self, coef, intercept):
+        return coef * self.std, intercept + coef @ self.mean
+
+    def to_outer(self, coef, intercept):
+        W = coef / self.std
+        return W, intercept - W @ self.mean
+
+    def wrap(self, X):
+        return _StandardizedRows(X, self.mean, self.std)
+
+
+class _StandardizedRows:
+    """Rows of ``X`` standardised on access (``X[rows]``), for the mini-batch trainer."""
+
+    def __init__(self, X, mean, std):
+        self.X, self.mean, self.std = X, mean, std
+        self.shape = X.shape
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        return (np.asarray(self.X[rows], dtype=np.float64) - self.mean) / self.std
+
+
 class LinearHead(ClassifierMixin, BaseEstimator):
     """A fixed linear classifier given by its weights.
 
@@ -154,14 +216,23 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         One row of weights per class (a single row for a binary logistic
         model, whose positive class is ``classes[1]``).
     intercept : array-like of shape (n_classes,) or (1,)
+        One intercept per row of ``coef``.
     classes : array-like of shape (n_classes,)
         The label of each row.
 
     Attributes
     ----------
     coef_, intercept_, classes_ : ndarray
-        The parameters as validated arrays (read-only views of the head).
+        The parameters as validated arrays, in the layout given (one row per
+        class, or a single row for two classes): the backbone's layer as it
+        is, not converted to the decision-function convention of the
+        estimators that take it as their reference.
     n_features_in_ : int
+        The width of ``coef``.
+
+    See Also
+    --------
+    NeuronTuneClassifier : Takes a LinearHead as its reference model.
 
     Examples
     --------
@@ -212,12 +283,37 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         return self._arrays()[0].shape[1]
 
     def fit(self, X=None, y=None):
-        """Validate the weights; nothing is learned. Returns self."""
+        """Validate the weights; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+            Ignored: the head is given by its parameters.
+        y : array-like of shape (n_samples,), default=None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The head itself.
+        """
         self._arrays()
         return self
 
     def decision_function(self, X):
-        """Logits; for a single-row binary head, the logit of ``classes[1]``."""
+        """Compute the logits of the head.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings, as wide as ``coef``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_rows)
+            One logit per row of ``coef``; for a single-row binary head, the
+            logit of ``classes[1]`` (raveled).
+        """
         coef, intercept, _ = self._arrays()
         X = check_array(X, dtype=[np.float64, np.float32])
         if X.shape[1] != coef.shape[1]:
@@ -228,7 +324,18 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X):
-        """Class of the largest logit."""
+        """Predict the class of the largest logit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings, as wide as ``coef``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes``.
+        """
         scores = self.decision_function(X)
         classes = np.asarray(self.classes)
         if scores.ndim == 1:
@@ -236,7 +343,19 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         return classes[np.argmax(scores, axis=1)]
 
     def predict_proba(self, X):
-        """Softmax (or sigmoid, for a single-row binary head) of the logits."""
+        """Predict class probabilities: the softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings, as wide as ``coef``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes`` (a sigmoid and its complement
+            for a single-row binary head).
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             scores = np.column_stack([np.zeros_like(scores), scores])

@@ -43,6 +43,24 @@ class SFitScorer:
         self.activation = activation
 
     def __call__(self, estimator, X, y=None):
+        """Return the SFit of ``estimator``'s predictions on ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted classifier
+            The model to score; ``classes_`` fixes the columns of the scores
+            when it has one.
+        X : array-like of shape (n_samples, n_features)
+            Held-out embeddings, as the estimator consumes them.
+        y : array-like of shape (n_samples,)
+            Their class labels (required; the default None only follows the
+            scorer signature and raises).
+
+        Returns
+        -------
+        float
+            ``sfit(spuriousness_scores(X, y, estimator.predict(X)))``.
+        """
         if y is None:
             raise ValueError("SFitScorer needs the class labels y of X.")
         classes = getattr(estimator, "classes_", None)

@@ -116,7 +116,8 @@ class _SortedColumns:
         small_is_mask = mask.sum() <= len(mask) // 2
         # np.compress returns a C-contiguous array, which np.sort sorts with SIMD code;
         # boolean indexing along axis 1 does not (a non-contiguous result sorts ~5x slower)
-        small_ranks = np.sort(np.compress(mask if small_is_mask else ~mask, self.ranks, axis=1), axis=1)
+        small = mask if small_is_mask else ~mask
+        small_ranks = np.sort(np.compress(small, self.ranks, axis=1), axis=1)
         m = small_ranks.shape[1]
         middle = np.take_along_axis(self.sorted, small_ranks[:, [(m - 1) // 2, m // 2]], axis=1)
         med_small = (middle[:, 0].astype(np.float64) + middle[:, 1]) / 2
@@ -129,8 +130,10 @@ class _SortedColumns:
         # the k-th remaining value sits at k + #{j : removed[j] - j <= k} in the sorted row
         below = removed - np.arange(removed.shape[1], dtype=removed.dtype)[None, :]
         lo, hi = (n_left - 1) // 2, n_left // 2
-        v_lo = np.take_along_axis(self.sorted, lo + np.count_nonzero(below <= lo, axis=1)[:, None], axis=1)
-        v_hi = np.take_along_axis(self.sorted, hi + np.count_nonzero(below <= hi, axis=1)[:, None], axis=1)
+        at_lo = lo + np.count_nonzero(below <= lo, axis=1)[:, None]
+        at_hi = hi + np.count_nonzero(below <= hi, axis=1)[:, None]
+        v_lo = np.take_along_axis(self.sorted, at_lo, axis=1)
+        v_hi = np.take_along_axis(self.sorted, at_hi, axis=1)
         return (v_lo[:, 0].astype(np.float64) + v_hi[:, 0]) / 2
 
 
@@ -300,7 +303,10 @@ def select_biased_features(
     if per_class:
         # one mask per class: the same rule applied to each column
         return np.stack(
-            [_capped(scores[:, c], flags[:, c], max_masked_fraction) for c in range(scores.shape[1])]
+            [
+                _capped(scores[:, c], flags[:, c], max_masked_fraction)
+                for c in range(scores.shape[1])
+            ]
         )
     return _capped(scores.max(axis=1), flags.any(axis=1), max_masked_fraction)
 
@@ -337,10 +343,16 @@ def sfit(scores):
     Parameters
     ----------
     scores : array-like of shape (n_features, n_classes)
+        Output of :func:`spuriousness_scores`.
 
     Returns
     -------
     float
+        The sum of the absolute scores.
+
+    See Also
+    --------
+    SFitScorer : SFit of a fitted estimator's predictions, as a scorer.
 
     Examples
     --------

@@ -45,7 +45,9 @@ def error_association_pvalues(X, y_encoded, y_pred_encoded, n_classes, activatio
         if wrong.any() and right.any():
             A_wrong = activations(np.asarray(X[wrong]), activation)
             A_right = activations(np.asarray(X[right]), activation)
-            result = mannwhitneyu(A_wrong, A_right, alternative="greater", axis=0, method="asymptotic")
+            result = mannwhitneyu(
+                A_wrong, A_right, alternative="greater", axis=0, method="asymptotic"
+            )
             p[:, c] = np.nan_to_num(result.pvalue, nan=1.0)  # constant columns: no evidence
     return p
 

@@ -42,14 +42,27 @@ def _check(y_true, y_pred, groups=None):
 def group_accuracies(y_true, y_pred, groups):
     """Accuracy of every group present in ``groups``.
 
+    The accuracy within a group is the fraction of its samples whose
+    prediction is right.
+
     Parameters
     ----------
-    y_true, y_pred, groups : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted class labels.
+    groups : array-like of shape (n_samples,)
+        Group label of every sample (class x spurious attribute), for
+        evaluation only.
 
     Returns
     -------
     dict
         ``{group: accuracy}``, in sorted group order.
+
+    See Also
+    --------
+    worst_group_accuracy : The lowest of these accuracies.
 
     Examples
     --------
@@ -67,6 +80,30 @@ def group_accuracies(y_true, y_pred, groups):
 def worst_group_accuracy(y_true, y_pred, groups):
     """The lowest per-group accuracy (WGA).
 
+    The headline metric of the spurious-correlation literature: a model that
+    leans on a spurious attribute fails on the groups where the attribute
+    disagrees with the class.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted class labels.
+    groups : array-like of shape (n_samples,)
+        Group label of every sample (class x spurious attribute), for
+        evaluation only.
+
+    Returns
+    -------
+    float
+        The accuracy of the worst group.
+
+    See Also
+    --------
+    group_accuracies : Every group's accuracy.
+    worst_class_accuracy : The same over classes, which needs no group labels.
+
     Examples
     --------
     >>> from nt_sklearn.metrics import worst_group_accuracy
@@ -79,13 +116,22 @@ def worst_group_accuracy(y_true, y_pred, groups):
 def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_groups=None):
     """Mean accuracy in one of the literature's three conventions.
 
+    ``"sample"``: the plain accuracy over all samples; ``"train_weighted"``:
+    per-group accuracies weighted by the group proportions of the training
+    data (the Waterbirds convention); ``"group_mean"``: the unweighted mean
+    of the per-group accuracies.
+
     Parameters
     ----------
-    y_true, y_pred : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted class labels.
     groups : array-like of shape (n_samples,), default=None
-        Needed by ``"train_weighted"`` and ``"group_mean"``.
+        Group label of every sample; needed by ``"train_weighted"`` and
+        ``"group_mean"``.
     convention : {"sample", "train_weighted", "group_mean"}, default="sample"
-        See the module docstring.
+        Which mean, see above.
     train_groups : array-like, default=None
         The group ids of the training data, whose proportions weight the
         per-group accuracies under ``"train_weighted"``.
@@ -93,6 +139,11 @@ def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_gro
     Returns
     -------
     float
+        The mean accuracy.
+
+    See Also
+    --------
+    accuracy_gap : This mean minus the worst-group accuracy.
 
     Examples
     --------
@@ -126,6 +177,32 @@ def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_gro
 def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=None):
     """Mean accuracy minus worst-group accuracy (lower is better).
 
+    How much of a model's mean accuracy its worst group does not reach.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted class labels.
+    groups : array-like of shape (n_samples,)
+        Group label of every sample (class x spurious attribute), for
+        evaluation only.
+    convention : {"sample", "train_weighted", "group_mean"}, default="sample"
+        The mean, as in :func:`mean_accuracy`.
+    train_groups : array-like, default=None
+        The group ids of the training data, for ``"train_weighted"``.
+
+    Returns
+    -------
+    float
+        The gap, in accuracy units.
+
+    See Also
+    --------
+    mean_accuracy : The first term.
+    worst_group_accuracy : The second term.
+
     Examples
     --------
     >>> from nt_sklearn.metrics import accuracy_gap
@@ -138,6 +215,25 @@ def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=No
 
 def worst_class_accuracy(y_true, y_pred):
     """The lowest per-class recall: a criterion that needs no group labels.
+
+    SubpopBench's group-free model-selection criterion; the
+    ``selection="worst_class"`` option of the NeuronTune family uses it.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted class labels.
+
+    Returns
+    -------
+    float
+        The recall of the worst class.
+
+    See Also
+    --------
+    worst_group_accuracy : The same over groups.
 
     Examples
     --------
@@ -159,7 +255,12 @@ def make_worst_group_scorer():
 
     Returns
     -------
-    scorer : callable ``scorer(estimator, X, y, groups=...)``
+    scorer : callable
+        ``scorer(estimator, X, y, groups=...)``, greater is better.
+
+    See Also
+    --------
+    worst_group_accuracy : The metric it scores.
 
     Examples
     --------

@@ -22,8 +22,11 @@ from nt_sklearn import (
     NeuronTuneClassifier,
     RandomMaskClassifier,
 )
-from nt_sklearn._neurontune import _split_halves
-from nt_sklearn.baselines import _afr_objective, _afr_weights, _group_balanced_rows, _jtt_weights
+from nt_sklearn._base import _split_halves
+from nt_sklearn.baselines import FixedMaskClassifier
+from nt_sklearn.baselines._afr import _afr_objective, _afr_weights
+from nt_sklearn.baselines._dfr import _group_balanced_rows
+from nt_sklearn.baselines._jtt import _jtt_weights
 from nt_sklearn.metrics import worst_group_accuracy
 
 FAST = dict(n_epochs=5, batches_per_epoch=50)
@@ -125,9 +128,15 @@ def test_class_balanced_retraining_masks_nothing(data):
 
 def test_class_balanced_retraining_has_no_mask_parameters():
     params = ClassBalancedRetraining().get_params()
-    assert not {"threshold", "mask_value", "max_masked_fraction", "n_rounds"} & set(params)
-    with pytest.raises(ValueError, match="Invalid parameter 'mask_value'"):
-        ClassBalancedRetraining().set_params(mask_value=0.0)
+    mask_parameters = {
+        "threshold", "fdr_level", "mask_scope", "mask_value", "max_masked_fraction", "n_rounds"
+    }
+    assert not mask_parameters & set(params)
+    for name in ("mask_value", "threshold"):
+        with pytest.raises(ValueError, match=f"Invalid parameter '{name}'"):
+            ClassBalancedRetraining().set_params(**{name: 0.0})
+    # a sibling of NeuronTuneClassifier, not a NeuronTuneClassifier that refuses its parameters
+    assert not isinstance(ClassBalancedRetraining(), NeuronTuneClassifier)
 
 
 def test_random_mask_draws_as_many_features_as_neurontune_flags():
@@ -282,9 +291,9 @@ def test_afr_with_huge_reg_lambda_stays_at_the_reference(data):
     d = data
     afr = AFRClassifier(d["erm"], reg_lambda=1e8).fit(d["X_val"], d["y_val"])
     assert afr.head_init_ == "reference"
-    # the binary reference (w, b) as two rows: (0, 0) and (w, b)
-    np.testing.assert_allclose(afr.coef_, np.vstack([np.zeros(5), d["erm"].coef_]), atol=1e-6)
-    np.testing.assert_allclose(afr.intercept_, [0.0, d["erm"].intercept_[0]], atol=1e-6)
+    # two classes: one row, the binary reference's own (w, b)
+    np.testing.assert_allclose(afr.coef_, d["erm"].coef_, atol=1e-6)
+    np.testing.assert_allclose(afr.intercept_, d["erm"].intercept_, atol=1e-6)
     np.testing.assert_array_equal(afr.predict(d["X_te"]), d["erm"].predict(d["X_te"]))
     np.testing.assert_allclose(
         afr.predict_proba(d["X_te"]), d["erm"].predict_proba(d["X_te"]), atol=1e-5
@@ -299,8 +308,8 @@ def test_afr_without_regularisation_is_weighted_logistic_regression(data):
     w = _afr_weights(p, d["y_val"], 4.0, 2)
     lr = LogisticRegression(C=1e8, tol=1e-10, max_iter=10000)
     lr.fit(d["X_val"], d["y_val"], sample_weight=w * len(w))
-    np.testing.assert_allclose(afr.coef_[1] - afr.coef_[0], lr.coef_[0], atol=1e-3)
-    np.testing.assert_allclose(afr.intercept_[1] - afr.intercept_[0], lr.intercept_[0], atol=1e-3)
+    np.testing.assert_allclose(afr.coef_, lr.coef_, atol=1e-3)
+    np.testing.assert_allclose(afr.intercept_, lr.intercept_, atol=1e-3)
 
 
 def test_afr_raises_worst_group_accuracy_when_errors_mark_the_minority():
@@ -408,6 +417,7 @@ def _all_estimators():
         ERMHead(),
         ClassBalancedRetraining(random_state=0, **FAST),
         RandomMaskClassifier(random_state=0, **FAST),
+        FixedMaskClassifier(mask=np.eye(3, 4, dtype=bool), random_state=0, **FAST),
         DFRClassifier(n_subsamples=2, random_state=0),
         AFRClassifier(random_state=0),
         JTTLastLayer(),

@@ -72,8 +72,12 @@ def test_per_class_masks(spurious_data):
     assert nt.feature_scale_.shape == (2, 5)
     np.testing.assert_array_equal(nt.biased_features_, (nt.feature_scale_ != 1).any(axis=0))
     *_, (X_te, _, _) = spurious_data
-    logits = X_te @ (nt.coef_ * nt.feature_scale_).T + nt.intercept_
-    np.testing.assert_allclose(nt.decision_function(X_te), logits[:, 1] - logits[:, 0])
+    decision = (X_te @ nt.coef_.T + nt.intercept_)[:, 0]
+    np.testing.assert_allclose(nt.decision_function(X_te), decision)
+    # coef_ folds each class's mask into its row of the selected head
+    path = nt.coef_path_[nt.best_epoch_]
+    np.testing.assert_array_equal(path[nt.feature_scale_ == 0], 0.0)
+    np.testing.assert_array_equal(nt.coef_[0], path[1] - path[0])
 
 
 def test_masked_fraction_cap(spurious_data):
@@ -93,7 +97,8 @@ def test_standardisation_is_folded_back_exactly():
     mean, std = X_tune.mean(axis=0), X_tune.std(axis=0)
     head_x = LinearHead(coef=[[0, 0, 0], [1.0, 0.1, 2.0]], intercept=[0.0, -6.0], classes=[0, 1])
     coef_z = np.asarray(head_x.coef) * std
-    head_z = LinearHead(coef=coef_z, intercept=[0.0, -6.0 + coef_z[1] @ (mean / std)], classes=[0, 1])
+    intercept_z = [0.0, -6.0 + coef_z[1] @ (mean / std)]
+    head_z = LinearHead(coef=coef_z, intercept=intercept_z, classes=[0, 1])
     params = dict(mask_value=1.0, random_state=0, **FAST)
     on_x = NeuronTuneClassifier(head_x, standardize=True, **params).fit(X_id, y_id, X_tune, y_tune)
     on_z = NeuronTuneClassifier(head_z, **params).fit(

@@ -86,7 +86,9 @@ def test_equal_length_tuning_set_is_caught_inside_grid_search(data):
     X_val, y_val, *_ = data
     rng = np.random.default_rng(0)
     X_other = rng.normal(size=X_val.shape)
-    search = GridSearchCV(NeuronTuneClassifier(**FAST), GRID, scoring=SFitScorer(), error_score="raise")
+    search = GridSearchCV(
+        NeuronTuneClassifier(**FAST), GRID, scoring=SFitScorer(), error_score="raise"
+    )
     with pytest.raises(ValueError, match="slice every fit parameter"):
         search.fit(X_val, y_val, X_tune=X_other, y_tune=y_val)
 
@@ -100,9 +102,9 @@ def test_frozen_or_linear_head_reference_survives_cloning(data):
         search.fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
         assert search.best_estimator_.head_init_ == "reference"
     with pytest.raises(ValueError, match="FrozenEstimator"):
-        GridSearchCV(NeuronTuneClassifier(erm, **FAST), GRID, scoring=SFitScorer(), error_score="raise").fit(
-            X_val, y_val, X_tune=X_tr, y_tune=y_tr
-        )
+        GridSearchCV(
+            NeuronTuneClassifier(erm, **FAST), GRID, scoring=SFitScorer(), error_score="raise"
+        ).fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
 
 
 def test_cross_validate_and_pipeline(data):

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from nt_sklearn import LinearHead, NeuronTuneClassifier
-from nt_sklearn._neurontune import _split_halves
+from nt_sklearn._base import _split_halves
 from nt_sklearn.metrics import worst_group_accuracy
 
 FAST = dict(n_epochs=5, batches_per_epoch=50)
@@ -45,14 +45,18 @@ def test_fitted_attributes(fitted):
     assert nt.biased_features_.dtype == bool and nt.biased_features_.shape == (d,)
     np.testing.assert_array_equal(nt.biased_feature_indices_, np.flatnonzero(nt.biased_features_))
     np.testing.assert_array_equal(nt.feature_scale_, np.where(nt.biased_features_, 0.0, 1.0))
-    assert nt.coef_.shape == (2, d) and nt.intercept_.shape == (2,)
+    # two classes: one row, LogisticRegression's layout, the mask folded in
+    assert nt.coef_.shape == (1, d) and nt.intercept_.shape == (1,)
     assert nt.sfit_history_.shape == (10,) and nt.n_iter_ == 10
     assert nt.best_epoch_ == int(np.argmax(nt.sfit_history_))
     assert nt.head_init_ == "reference"
     assert nt.coef_path_.shape == (10, 2, d) and nt.intercept_path_.shape == (10, 2)
-    np.testing.assert_array_equal(nt.coef_path_[nt.best_epoch_], nt.coef_ * nt.feature_scale_)
+    best_coef, best_intercept = nt.coef_path_[nt.best_epoch_], nt.intercept_path_[nt.best_epoch_]
+    np.testing.assert_array_equal(nt.coef_[0], best_coef[1] - best_coef[0])
+    np.testing.assert_array_equal(nt.intercept_, [best_intercept[1] - best_intercept[0]])
     # masked features carry no weight in predictions
-    np.testing.assert_array_equal((nt.coef_ * nt.feature_scale_)[:, nt.biased_features_], 0.0)
+    np.testing.assert_array_equal(nt.coef_[:, nt.biased_features_], 0.0)
+    np.testing.assert_array_equal(best_coef[:, nt.biased_features_], 0.0)
 
 
 def test_predict_proba_and_decision_function_agree(spurious_data, fitted):
@@ -126,7 +130,8 @@ def test_dagger_variant_fits(spurious_data):
 
 def test_selection_last_and_rounds(spurious_data):
     (X_tr, y_tr, _), (X_val, y_val, _), _ = spurious_data
-    last = NeuronTuneClassifier(selection="last", **FAST).fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
+    last = NeuronTuneClassifier(selection="last", **FAST)
+    last.fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
     assert last.best_epoch_ == last.n_iter_ - 1
     one = NeuronTuneClassifier(random_state=0, **FAST).fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
     two = NeuronTuneClassifier(n_rounds=2, random_state=0, **FAST)
@@ -192,7 +197,10 @@ def test_dataframe_feature_names(spurious_data):
     (X_tr, y_tr, _), (X_val, y_val, _), _ = spurious_data
     cols = [f"dim{i}" for i in range(X_tr.shape[1])]
     nt = NeuronTuneClassifier(**FAST).fit(
-        pd.DataFrame(X_val, columns=cols), y_val, X_tune=pd.DataFrame(X_tr, columns=cols), y_tune=y_tr
+        pd.DataFrame(X_val, columns=cols),
+        y_val,
+        X_tune=pd.DataFrame(X_tr, columns=cols),
+        y_tune=y_tr,
     )
     assert list(nt.feature_names_in_) == cols
 
@@ -204,7 +212,8 @@ def test_every_dimension_biased_is_never_a_silent_constant_classifier():
     y = (X[:, 0] > 0).astype(int)
     head = LinearHead(coef=[[1.0], [-1.0]], intercept=[0.0, 0.0], classes=[0, 1])  # always wrong
     with pytest.warns(UserWarning, match="least biased feature is kept unmasked"):
-        nt = NeuronTuneClassifier(head, threshold=-1.0, **FAST).fit(X[:200], y[:200], X[200:], y[200:])
+        nt = NeuronTuneClassifier(head, threshold=-1.0, **FAST)
+        nt.fit(X[:200], y[:200], X[200:], y[200:])
     assert not nt.biased_features_.all()
     assert len(np.unique(nt.predict(X))) == 2
 
@@ -235,7 +244,8 @@ def test_nan_or_inf(small, bad):
 
 def test_width_mismatch(small):
     X, y, X_tune, y_tune = small
-    with pytest.raises(ValueError, match="X has 2 features, but NeuronTuneClassifier is expecting 3"):
+    message = "X has 2 features, but NeuronTuneClassifier is expecting 3"
+    with pytest.raises(ValueError, match=message):
         NeuronTuneClassifier(**FAST).fit(X, y, X_tune=X_tune[:, :2], y_tune=y_tune)
 
 
@@ -286,7 +296,8 @@ def test_reference_not_fitted_or_with_other_classes(small):
     with pytest.raises(NotFittedError, match="FrozenEstimator"):
         NeuronTuneClassifier(LogisticRegression(), **FAST).fit(X, y, X_tune=X_tune, y_tune=y_tune)
     other = LogisticRegression().fit(X, np.arange(60) % 3)
-    with pytest.raises(ValueError, match=r"predicts classes \[0, 1, 2\] but y has classes \[0, 1\]"):
+    message = r"predicts classes \[0, 1, 2\] but y has classes \[0, 1\]"
+    with pytest.raises(ValueError, match=message):
         NeuronTuneClassifier(other, **FAST).fit(X, y, X_tune=X_tune, y_tune=y_tune)
     wide = LinearHead(coef=np.ones((2, 5)), intercept=np.zeros(2), classes=[0, 1])
     with pytest.raises(ValueError, match="coef_ of width 5 but X has 3 features"):

@@ -1,0 +1,392 @@
+"""Docstring text shared by several estimators, written once.
+
+:class:`Substitution` fills ``%(name)s`` fields of a docstring, as
+imbalanced-learn's decorator of the same name does with ``{name}`` fields;
+``%`` fields are used here because numpydoc option sets (``{"sgd",
+"adamw"}``) are written with braces. A ``%`` meant literally is written
+``%%`` in a substituted docstring.
+
+Each ``_PARAMETERS`` entry is one numpydoc parameter: its first line is
+indented by the docstring it lands in (four spaces in a class docstring), the
+description lines carry their own eight.
+"""
+
+import textwrap
+
+__all__ = ["Substitution"]
+
+
+class Substitution:
+    """Decorate a function's or a class's docstring with ``%``-substitution.
+
+    Parameters
+    ----------
+    **params : str
+        The text of every ``%(name)s`` field.
+    """
+
+    def __init__(self, **params):
+        self.params = params
+
+    def __call__(self, obj):
+        """Return ``obj`` with its docstring substituted (none under ``python -OO``).
+
+        Parameters
+        ----------
+        obj : class or function
+            The object whose docstring is filled in.
+
+        Returns
+        -------
+        obj : class or function
+            The same object.
+        """
+        if obj.__doc__:
+            obj.__doc__ = obj.__doc__ % self.params
+        return obj
+
+
+def _entry(head, text):
+    """One numpydoc entry of a class docstring: ``head``, then ``text`` reflowed."""
+    return head + "\n" + textwrap.fill(
+        " ".join(text.split()), width=79, initial_indent=" " * 8, subsequent_indent=" " * 8
+    )
+
+
+def _fallback(key):
+    """The ``X_tune=None`` sentence of a ``fit`` docstring, for a field on its own line."""
+    return textwrap.fill(_TUNING_FALLBACKS[key], width=79 - 12, subsequent_indent=" " * 12)
+
+
+_PARAMETERS = {
+    "estimator": _entry(
+        "estimator : fitted classifier, default=None",
+        """\
+The reference model over the same embeddings, e.g. a
+:class:`~nt_sklearn.LinearHead` built from the backbone's classifier. It is
+used as it is, never refitted. None: a plain, unweighted
+``LogisticRegression(max_iter=1000)`` fitted on the tuning data stands in
+for the ERM head (a decision of this implementation; the paper uses the ERM
+model's own layer). Inside ``GridSearchCV`` or ``cross_validate``, which
+clone their estimator, pass a :class:`~nt_sklearn.LinearHead` or wrap a
+fitted model in ``sklearn.frozen.FrozenEstimator`` so it stays fitted.""",
+    ),
+    "activation": _entry(
+        'activation : {"abs", "relu", "identity"}, default="abs"',
+        """\
+Applied to the embeddings before the medians of the spuriousness scores
+(``"abs"`` is the paper's): the scores of the reference's predictions
+(``spuriousness_scores_``, which decide the mask where the estimator
+identifies one) and the SFit of every epoch.""",
+    ),
+    "threshold": _entry(
+        'threshold : float or "fdr", default=0.0',
+        """\
+The paper's eta: a feature is biased when ``s[k, c] > threshold`` for at
+least one class. ``"fdr"`` (beyond the paper): when a one-sided
+Mann-Whitney test says the misclassified class-``c`` samples' activations
+are larger than the correct ones', with Benjamini-Hochberg control of the
+false discovery rate at ``fdr_level`` across features and classes; it also
+sees sparse detectors whose medians are both 0.""",
+    ),
+    "fdr_level": _entry(
+        "fdr_level : float in (0, 1), default=0.05",
+        """\
+The false discovery rate controlled with ``threshold="fdr"`` (unused
+otherwise).""",
+    ),
+    "mask_scope": _entry(
+        'mask_scope : {"union", "per_class"}, default="union"',
+        """\
+``"union"`` (the paper) masks a feature biased for any class in every
+logit; ``"per_class"`` masks it only in the logit of the class it is biased
+for (``feature_scale_`` then has one row per class).""",
+    ),
+    "mask_value": _entry(
+        "mask_value : float, default=0.0",
+        """\
+Factor applied to the masked features during tuning and prediction (0
+removes them, as in the paper; 1 is no masking).""",
+    ),
+    "max_masked_fraction": _entry(
+        "max_masked_fraction : float in [0, 1], default=None",
+        """\
+Cap on the fraction of masked features (the highest scores stay masked).
+None follows the paper, except that at least one feature is always left
+unmasked (with a warning): see :func:`~nt_sklearn.select_biased_features`.""",
+    ),
+    "n_rounds": _entry(
+        "n_rounds : int, default=1",
+        """\
+Identify-then-tune rounds. In every round after the first, the current head
+(the one selected so far) re-identifies on ``X`` and the newly flagged
+features join the mask; tuning continues from that head for ``n_epochs``
+more epochs. The paper uses one round.""",
+    ),
+    "optimizer": _entry(
+        'optimizer : {"sgd", "adamw"}, default="sgd"',
+        """\
+SGD as ``torch.optim.SGD`` (the momentum buffer starts at the first
+gradient; weight decay is added to the gradient) or AdamW as
+``torch.optim.AdamW`` (decoupled decay, betas 0.9 and 0.999, eps 1e-8);
+decay applies to the intercept too. The paper uses SGD for the image
+datasets, AdamW for MultiNLI and CivilComments.""",
+    ),
+    "learning_rate": _entry(
+        "learning_rate : float, default=1e-3",
+        """\
+Step size of the optimiser (the paper's Table 10).""",
+    ),
+    "momentum": _entry(
+        "momentum : float, default=0.9",
+        """\
+SGD momentum (ignored by AdamW).""",
+    ),
+    "weight_decay": _entry(
+        "weight_decay : float, default=1e-4",
+        """\
+L2 weight decay of the head, intercept included.""",
+    ),
+    "batch_size": _entry(
+        "batch_size : int, default=128",
+        """\
+Each mini-batch draws ``max(1, batch_size // n_classes)`` tuning samples per
+class, with replacement.""",
+    ),
+    "batches_per_epoch": _entry(
+        "batches_per_epoch : int, default=200",
+        """\
+Mini-batches (optimiser steps) per epoch.""",
+    ),
+    "n_epochs": _entry(
+        "n_epochs : int, default=40",
+        """\
+Epochs of tuning per round; every epoch is a candidate for selection.""",
+    ),
+    "head_init": _entry(
+        'head_init : {"reference", "zeros"}, default="reference"',
+        """\
+Start the head from the reference model's weights when it is linear (it has
+``coef_`` and ``intercept_``), else from zeros; ``"zeros"`` always starts
+fresh.""",
+    ),
+    "standardize": _entry(
+        "standardize : bool, default=False",
+        """\
+Train the head on embeddings standardised with the tuning data's mean and
+standard deviation (computed in chunks, never copying ``X_tune``), so that
+one learning rate suits every backbone; the weights are folded back, so
+``coef_`` acts on the raw embeddings. A masked feature is then set to its
+mean rather than to 0. Identification always uses the raw activations.""",
+    ),
+    "selection": _entry(
+        'selection : {"sfit", "last", "worst_class"}, default="sfit"',
+        """\
+Keep the epoch with the highest SFit on ``X`` (the paper), the last, or the
+best worst-class accuracy on ``X`` (SubpopBench's group-free criterion; ties
+broken by SFit).""",
+    ),
+    "guard_margin": _entry(
+        'guard_margin : float, "auto" or None, default=None',
+        """\
+When set, keep the reference model (``kept_reference_``, with
+``best_epoch_ = -1``) unless the selected head's worst-class accuracy on
+``X`` beats the reference's by at least this margin; ``"auto"`` is two
+standard errors of the reference's worst-class accuracy. Only for a linear
+reference (``head_init_ == "reference"``). None (the paper): no guard.""",
+    ),
+    "random_state": _entry(
+        "random_state : int, RandomState instance or None, default=None",
+        """\
+Seeds the split of ``X`` when ``X_tune`` is None, then the mini-batches
+(and any random draw of the mask).""",
+    ),
+}
+
+_IDENTIFICATION = (
+    "threshold", "fdr_level", "mask_scope", "mask_value", "max_masked_fraction", "n_rounds"
+)
+_TRAINER = (
+    "optimizer", "learning_rate", "momentum", "weight_decay", "batch_size", "batches_per_epoch",
+    "n_epochs", "head_init", "standardize", "selection", "guard_margin", "random_state",
+)
+
+
+def _block(names):
+    return "\n    ".join(_PARAMETERS[name] for name in names)
+
+
+# What ``fit`` does without ``X_tune``, keyed by the ``_tuning_fallback`` an estimator declares
+# (nt_sklearn._base._ReferenceMixin._resolve_tuning_data implements them).
+_TUNING_FALLBACKS = {
+    "split": (
+        "None: ``X`` is split per class into two halves (``random_state`` seeds the split); "
+        "the first takes the role of ``X``, the second that of ``X_tune``."
+    ),
+    "x": "None: ``X`` also takes the role of ``X_tune``.",
+    "split_if_stand_in": (
+        "None: with ``estimator`` given, there is no tuning data; with ``estimator`` None, "
+        "``X`` is split per class into two halves (``random_state`` seeds the split); the "
+        "first takes the role of ``X_tune``, the second that of ``X``."
+    ),
+}
+FALLBACK_DOCS = {key: _fallback(key) for key in _TUNING_FALLBACKS}
+
+_COEF_CONVENTION = """\
+``coef_`` and ``intercept_`` are the weights of the decision function, i.e.
+    of what predicts: the mask is folded in (``coef_`` is zero where
+    ``feature_scale_`` is 0) and two classes follow ``LogisticRegression``:
+    ``coef_`` of shape (1, n_features), ``intercept_`` of shape (1,),
+    ``decision_function(X) = X @ coef_.T + intercept_`` (raveled), the logit of
+    ``classes_[1]`` minus that of ``classes_[0]``; more classes: one row per
+    class, in the order of ``classes_``."""
+
+
+def family_attributes(*, biased_features, p_values, spuriousness_scores):
+    """The Attributes section of the NeuronTune family (one text for every sibling).
+
+    Parameters
+    ----------
+    biased_features : str
+        What ``biased_features_`` marks for this estimator.
+    p_values : str
+        When ``p_values_`` is set for this estimator.
+    spuriousness_scores : str
+        What ``spuriousness_scores_`` are for this estimator.
+
+    Returns
+    -------
+    str
+        The section's entries, to be substituted for ``%(attributes)s``.
+    """
+    return "\n    ".join(
+        [
+            _entry("classes_ : ndarray of shape (n_classes,)", "The class labels, sorted."),
+            _entry("n_features_in_ : int", "Number of features seen in ``fit``."),
+            _entry(
+                "feature_names_in_ : ndarray of shape (n_features_in_,)",
+                "Feature names seen in ``fit``; defined only when ``X`` has string\n"
+                "feature names (scikit-learn's convention).",
+            ),
+            _entry(
+                "reference_estimator_ : classifier",
+                "The reference model used (``estimator``, or the fitted stand-in).",
+            ),
+            _entry(
+                'head_init_ : {"reference", "zeros"}',
+                "How the head was actually initialised.",
+            ),
+            _entry(
+                "coef_ : ndarray of shape (1, n_features_in_) or (n_classes, n_features_in_)",
+                "Weights of the decision function of the selected head (or of the\n"
+                "kept reference), the mask folded in: see Notes.",
+            ),
+            _entry(
+                "intercept_ : ndarray of shape (1,) or (n_classes,)",
+                "Intercept of the decision function, see Notes.",
+            ),
+            _entry(
+                "feature_scale_ : ndarray of shape (n_features_in_,) or "
+                "(n_classes, n_features_in_)",
+                "The factor of every feature in the selected head: the mask value\n"
+                "on the masked features, 1 elsewhere (one row per class with a\n"
+                "per-class mask; all ones when the guard kept the reference).",
+            ),
+            _entry("biased_features_ : ndarray of shape (n_features_in_,), dtype bool",
+                   biased_features),
+            _entry(
+                "biased_feature_indices_ : ndarray of int",
+                "``np.flatnonzero(biased_features_)``.",
+            ),
+            _entry(
+                "masked_fraction_ : float",
+                "Fraction of the entries of ``feature_scale_`` that are not 1.",
+            ),
+            _entry("spuriousness_scores_ : ndarray of shape (n_features_in_, n_classes)",
+                   spuriousness_scores),
+            _entry("p_values_ : ndarray of shape (n_features_in_, n_classes) or None", p_values),
+            _entry(
+                "sfit_history_ : ndarray of shape (n_iter_,)",
+                "SFit of the head on the identification data after every epoch.",
+            ),
+            _entry(
+                "worst_class_history_ : ndarray of shape (n_iter_,)",
+                "Worst-class accuracy of the head on the identification data after\n"
+                "every epoch.",
+            ),
+            _entry(
+                "coef_path_ : ndarray of shape (n_iter_, n_classes, n_features_in_)",
+                "The head after every epoch on the raw embeddings, masking included,\n"
+                "one row per class (two classes included): epoch ``e`` predicts\n"
+                "``argmax(X @ coef_path_[e].T + intercept_path_[e])``. For studies of\n"
+                "model selection (e.g. SFit against a group-labelled criterion).",
+            ),
+            _entry(
+                "intercept_path_ : ndarray of shape (n_iter_, n_classes)",
+                "The intercepts that go with ``coef_path_``.",
+            ),
+            _entry(
+                "best_epoch_ : int",
+                "Index into ``sfit_history_`` of the selected head; -1 when the guard\n"
+                "kept the reference.",
+            ),
+            _entry("n_iter_ : int", "Epochs run (``n_epochs`` times the number of rounds)."),
+            _entry(
+                "class_accuracy_ : ndarray of shape (n_classes,)",
+                "Accuracy within each class of the selected head (or of the kept\n"
+                "reference) on the identification data.",
+            ),
+            _entry(
+                "reference_class_accuracy_ : ndarray of shape (n_classes,)",
+                "Accuracy within each class of the reference model on the\n"
+                "identification data.",
+            ),
+            _entry("kept_reference_ : bool", "Whether ``guard_margin`` kept the reference model."),
+            _entry(
+                "degenerate_ : bool",
+                "True (and a warning was issued) when a class is never predicted on\n"
+                "the identification data or the worst-class accuracy there is more\n"
+                "than 10 points below the reference's.",
+            ),
+            _entry(
+                "identification_indices_ : ndarray of int or None",
+                "The rows of ``X`` that identified when ``X_tune`` was None (the\n"
+                "others tuned); None when ``X_tune`` was given.",
+            ),
+            _entry(
+                "fit_times_ : dict of str to float",
+                "Wall-clock seconds (``time.perf_counter``) of the parts of ``fit``:\n"
+                '``"reference"`` (resolving or fitting the reference model and its\n'
+                'predictions on the identification data), ``"sfit_setup"`` (building\n'
+                'the presorted class-median scorer, once), ``"identify"`` (scores,\n'
+                'p-values and mask selection, all rounds), ``"tune"`` (the epochs of\n'
+                'the head\'s training, with the standardisation statistics) and\n'
+                '``"sfit"`` (the SFit and worst-class evaluation after every epoch).\n'
+                "A diagnostic for benchmarks; the rest of ``fit`` (input validation,\n"
+                "selection) is not counted.",
+            ),
+        ]
+    )
+
+
+_FAMILY_NOTES = """\
+``fit(X, y, X_tune=..., y_tune=...)`` follows the paper's default: ``X`` is
+    the identification data (the validation split) and the tuning data is the
+    training split. With ``X_tune=None``, ``X`` is split per class into two
+    halves, one to identify and one to tune (the paper's NeuronTune-dagger).
+
+    """ + _COEF_CONVENTION + """
+
+    scikit-learn's model-selection tools slice every fit parameter with as
+    many rows as ``X`` along with the folds. A tuning set of exactly
+    ``len(X)`` rows would therefore be cut silently; ``fit`` refuses such a
+    tuning set unless it equals ``X`` (identifying on the tuning data), and
+    the error says how to proceed."""
+
+FAMILY_DOCS = {
+    **_PARAMETERS,
+    "identification_parameters": _block(_IDENTIFICATION),
+    "trainer_parameters": _block(_TRAINER),
+    "family_notes": _FAMILY_NOTES,
+    "coef_convention": _COEF_CONVENTION,
+}

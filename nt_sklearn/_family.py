@@ -1,0 +1,391 @@
+"""The NeuronTune family's base: one recipe, the mask decided by each sibling.
+
+:class:`_NeuronTuneBase` declares the trainer parameters and their
+constraints once and holds ``fit`` as named steps: resolve the reference,
+identify and tune a round (``n_rounds`` times), select an epoch, guard
+against the reference, set every fitted attribute. The siblings
+(:class:`~nt_sklearn.NeuronTuneClassifier`,
+:class:`~nt_sklearn.baselines.ClassBalancedRetraining`,
+:class:`~nt_sklearn.baselines.RandomMaskClassifier`,
+:class:`~nt_sklearn.baselines.FixedMaskClassifier`) differ only in how the
+mask is decided (``_biased`` and the few hooks next to it).
+"""
+
+import logging
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from ._base import _DTYPES, _decision_weights, _initial_head, _LinearPredictMixin, _logits
+from ._base import _ReferenceMixin
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._docstring import FALLBACK_DOCS, Substitution
+from ._head import _Identity, _Standardizer, train_linear_head
+from ._scores import (
+    ACTIVATIONS,
+    _ClassMedianScorer,
+    _encode,
+    _warn_degenerate,
+    select_biased_features,
+    sfit,
+)
+from ._significance import error_association_pvalues, fdr_flags
+
+logger = logging.getLogger(__name__)
+
+FIT_TIME_KEYS = ("reference", "sfit_setup", "identify", "tune", "sfit")
+_COLLAPSE_MARGIN = 0.10  # worst-class accuracy lost against the reference that we warn about
+
+TRAINER_CONSTRAINTS = {
+    "estimator": [HasMethods(["predict"]), None],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "optimizer": [StrOptions({"sgd", "adamw"})],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
+    "n_epochs": [Interval(Integral, 1, None, closed="left")],
+    "head_init": [StrOptions({"reference", "zeros"})],
+    "standardize": ["boolean"],
+    "selection": [StrOptions({"sfit", "last", "worst_class"})],
+    "guard_margin": [Interval(Real, None, None, closed="neither"), StrOptions({"auto"}), None],
+    "random_state": ["random_state"],
+}
+MASK_VALUE_CONSTRAINT = {"mask_value": [Interval(Real, None, None, closed="neither")]}
+
+
+@dataclass(frozen=True)
+class _Epoch:
+    """The record of one tuned epoch."""
+
+    coef: np.ndarray  # the head in the training space (standardised or raw), mask not applied
+    intercept: np.ndarray
+    scale: np.ndarray  # the feature scale it was trained with
+    mask: np.ndarray  # the features masked so far (cumulative over rounds)
+    path_coef: np.ndarray  # the head on raw embeddings, mask folded in: a row of coef_path_
+    path_intercept: np.ndarray
+    sfit: float
+    worst_class: float
+
+
+@contextmanager
+def _timed(times, key):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[key] += time.perf_counter() - start
+
+
+def _histories(epochs):
+    """``(sfit, worst_class)`` of every epoch, as arrays."""
+    return np.array([e.sfit for e in epochs]), np.array([e.worst_class for e in epochs])
+
+
+def _class_accuracy(y_encoded, pred, n_classes):
+    """Accuracy within each class (recall), 0 for a class without samples."""
+    hits = np.bincount(y_encoded, weights=pred == y_encoded, minlength=n_classes)
+    counts = np.bincount(y_encoded, minlength=n_classes)
+    return hits / np.maximum(counts, 1)
+
+
+class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEstimator):
+    """Reference, identification, class-balanced tuning and selection, for every sibling.
+
+    Subclasses declare ``__init__`` (their parameters among
+    ``TRAINER_CONSTRAINTS`` and their own) and the mask hooks below.
+    """
+
+    _parameter_constraints = dict(TRAINER_CONSTRAINTS)
+    _tuning_fallback = "split"
+
+    # ---- the mask hooks, overridden by the siblings -------------------------------
+
+    def _rounds(self):
+        """Identify-then-tune rounds."""
+        return 1
+
+    def _empty_mask(self):
+        """The mask before the first round: (n_features,), or (n_classes, n_features)."""
+        return np.zeros(self.n_features_in_, dtype=bool)
+
+    def _mask_factor(self):
+        """Factor of the masked features."""
+        return 1.0
+
+    def _biased(self, scores, X_id, y_id, pred, rng):
+        """``(mask, p_values)`` of one round, from the scores of the predictions ``pred``."""
+        raise NotImplementedError
+
+    def _check_mask_parameters(self):
+        """Validate parameters that depend on the data (called once ``classes_`` is set)."""
+
+    # ---- fit, step by step --------------------------------------------------------
+
+    @Substitution(fallback=FALLBACK_DOCS["split"])
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, X_tune=None, y_tune=None):
+        """Decide the mask on ``X``, tune a head on ``X_tune``, select an epoch on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Identification embeddings (the paper: the validation split): the
+            spuriousness scores, the mask where one is identified, and the
+            SFit and worst-class accuracy that select the epoch.
+        y : array-like of shape (n_samples,)
+            Class labels of ``X``. Group labels are never needed.
+        X_tune : array-like of shape (n_tune, n_features), default=None
+            Tuning embeddings (the paper: the training split), on which the
+            stand-in reference (``estimator=None``) is fitted and the head is
+            trained; read one mini-batch at a time, so a read-only memmap is
+            never copied.
+            %(fallback)s
+        y_tune : array-like of shape (n_tune,), default=None
+            Class labels of ``X_tune``; required with ``X_tune``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        y_enc = self._encode_targets(y)
+        self._check_mask_parameters()
+        rng = check_random_state(self.random_state)
+        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng)
+        times = dict.fromkeys(FIT_TIME_KEYS, 0.0)
+        head, ref_pred = self._reference_step(data, times)
+        epochs, scores, p_values = self._tune_rounds(data, head, ref_pred, rng, times)
+        best = self._select_epoch(*_histories(epochs))
+        kept = self._guard(epochs[best], data.y)
+        self._set_fitted(data, epochs, epochs[best], None if kept else best, head, scores, p_values)
+        self.fit_times_ = times
+        return self
+
+    def _reference_step(self, data, times):
+        """The reference model, the head it starts, and its predictions on ``X``."""
+        with _timed(times, "reference"):
+            reference = self._reference(data.X_tune, data.y_tune)
+            coef, intercept, how = _initial_head(
+                reference, self.classes_, self.n_features_in_, self.head_init
+            )
+            ref_pred = _encode(self.classes_, np.asarray(reference.predict(data.X)))
+        self.reference_estimator_ = reference
+        self.head_init_ = how
+        self.reference_class_accuracy_ = _class_accuracy(data.y, ref_pred, len(self.classes_))
+        return (coef, intercept), ref_pred
+
+    def _tune_rounds(self, data, head, pred, rng, times):
+        """Identify and tune, ``_rounds()`` times; the epoch records of all rounds."""
+        with _timed(times, "tune"):
+            # the head trains on standardised embeddings when asked; it is folded back after
+            space = _Standardizer(data.X_tune) if self.standardize else _Identity()
+        with _timed(times, "sfit_setup"):
+            score_fn = _ClassMedianScorer(
+                data.X, data.y, len(self.classes_), self.activation, presort=True
+            )
+        coef, intercept = space.to_inner(*head)
+        mask = self._empty_mask()
+        # the mini-batch seed is drawn after the split, from the same RandomState
+        batch_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        epochs = []
+        for round_ in range(self._rounds()):
+            if epochs:  # later rounds start from, and re-identify with, the head selected so far
+                best = epochs[self._select_epoch(*_histories(epochs))]
+                coef, intercept = best.coef, best.intercept
+                pred = np.argmax(_logits(data.X, best.path_coef, best.path_intercept), axis=1)
+            with _timed(times, "identify"):
+                scores, degenerate = score_fn(pred)
+                if round_ == 0:
+                    _warn_degenerate(degenerate, self.classes_)
+                new, p_values = self._biased(scores, data.X, data.y, pred, batch_rng)
+                mask = mask | new
+            logger.info("round %d: %.1f%% of the features masked", round_ + 1, 100 * mask.mean())
+            scale = np.where(mask, float(self._mask_factor()), 1.0)
+            epochs += self._tune_round(data, space, score_fn, (coef, intercept), scale, mask,
+                                       batch_rng, times)
+        return epochs, scores, p_values
+
+    def _tune_round(self, data, space, score_fn, head, scale, mask, rng, times):
+        """Train ``n_epochs`` epochs with this mask; record every epoch's head and scores."""
+        trained = train_linear_head(
+            space.wrap(data.X_tune),
+            data.y_tune,
+            len(self.classes_),
+            coef=head[0],
+            intercept=head[1],
+            feature_scale=scale,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            batches_per_epoch=self.batches_per_epoch,
+            n_epochs=self.n_epochs,
+            rng=rng,
+        )
+        epochs, last_pred, value = [], None, None
+        while True:
+            with _timed(times, "tune"):
+                W, b = next(trained, (None, None))
+            if W is None:
+                return epochs
+            with _timed(times, "sfit"):
+                path_coef, path_intercept = space.to_outer(W * scale, b)
+                pred = np.argmax(_logits(data.X, path_coef, path_intercept), axis=1)
+                if last_pred is None or not np.array_equal(pred, last_pred):
+                    value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
+                last_pred = pred
+                worst = _class_accuracy(data.y, pred, len(self.classes_)).min()
+            epochs.append(_Epoch(W, b, scale, mask, path_coef, path_intercept, value, worst))
+            logger.debug("epoch %d: SFit %.6g", len(epochs), value)
+
+    def _select_epoch(self, sfit_values, worst):
+        """Index of the epoch kept by ``selection``."""
+        if self.selection == "last":
+            return len(sfit_values) - 1
+        if self.selection == "sfit":
+            return int(np.argmax(sfit_values))
+        # "worst_class": the best worst-class accuracy; among ties, the highest SFit
+        return int(np.lexsort((-sfit_values, -worst))[0])
+
+    def _guard(self, chosen, y_id):
+        """Whether ``guard_margin`` keeps the reference instead of the ``chosen`` epoch."""
+        kept = bool(
+            self.guard_margin is not None
+            and self.head_init_ == "reference"
+            and chosen.worst_class
+            < self.reference_class_accuracy_.min() + self._guard_margin(y_id, len(self.classes_))
+        )
+        if kept:
+            logger.info("the tuned head does not beat the reference by guard_margin; kept it")
+        return kept
+
+    def _guard_margin(self, y_id, n_classes):
+        """``guard_margin``; "auto": two standard errors of the reference's worst-class
+        accuracy, sqrt(p (1 - p) / n) for that class's n identification samples."""
+        if self.guard_margin != "auto":
+            return float(self.guard_margin)
+        worst = int(np.argmin(self.reference_class_accuracy_))
+        p = self.reference_class_accuracy_[worst]
+        n = max(int(np.sum(y_id == worst)), 1)
+        return 2.0 * np.sqrt(p * (1.0 - p) / n)
+
+    def _set_fitted(self, data, epochs, chosen, best, head, scores, p_values):
+        """Every fitted attribute, from the records and the ``chosen`` epoch (index ``best``;
+        None when the guard kept the reference ``head`` instead)."""
+        if best is None:  # the reference's own head, nothing masked
+            path_coef, path_intercept = head
+            self.feature_scale_ = np.ones_like(chosen.scale)
+        else:
+            path_coef, path_intercept = chosen.path_coef, chosen.path_intercept
+            self.feature_scale_ = chosen.scale
+        self.coef_, self.intercept_ = _decision_weights(path_coef, path_intercept)
+        self.best_epoch_ = -1 if best is None else best
+        self.kept_reference_ = best is None
+        self.identification_indices_ = data.x_rows
+        self.spuriousness_scores_ = scores
+        self.p_values_ = p_values
+        mask = chosen.mask
+        self.biased_features_ = mask if mask.ndim == 1 else mask.any(axis=0)
+        self.biased_feature_indices_ = np.flatnonzero(self.biased_features_)
+        self.masked_fraction_ = float(np.mean(self.feature_scale_ != 1.0))
+        self.sfit_history_, self.worst_class_history_ = _histories(epochs)
+        self.coef_path_ = np.array([e.path_coef for e in epochs])
+        self.intercept_path_ = np.array([e.path_intercept for e in epochs])
+        self.n_iter_ = len(epochs)
+        pred = np.argmax(_logits(data.X, path_coef, path_intercept), axis=1)
+        self.class_accuracy_ = _class_accuracy(data.y, pred, len(self.classes_))
+        self.degenerate_ = self._check_collapse(self.class_accuracy_, pred)
+
+    def _check_collapse(self, class_accuracy, pred):
+        """Warn, and return True, when the selected head looks worse than the reference."""
+        never = np.setdiff1d(np.arange(len(self.classes_)), pred)
+        drop = self.reference_class_accuracy_.min() - class_accuracy.min()
+        reasons = []
+        if never.size:
+            reasons.append(f"class(es) {self.classes_[never].tolist()} are never predicted")
+        if drop > _COLLAPSE_MARGIN:
+            reasons.append(
+                f"its worst-class accuracy on the identification data is {100 * drop:.1f} points "
+                "below the reference model's"
+            )
+        if reasons:
+            warnings.warn(
+                "The tuned head may be worse than the reference model: "
+                + "; ".join(reasons)
+                + f" ({100 * self.masked_fraction_:.0f}% of the features masked). Consider "
+                "threshold='fdr', max_masked_fraction, or guard_margin.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return bool(reasons)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+IDENTIFICATION_CONSTRAINTS = {
+    "threshold": [Interval(Real, None, None, closed="neither"), StrOptions({"fdr"})],
+    "fdr_level": [Interval(Real, 0, 1, closed="neither")],
+    "mask_scope": [StrOptions({"union", "per_class"})],
+    **MASK_VALUE_CONSTRAINT,
+    "max_masked_fraction": [Interval(Real, 0, 1, closed="both"), None],
+    "n_rounds": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+class _IdentificationMixin:
+    """NeuronTune's identification rule, for the siblings that identify.
+
+    Reads ``threshold``, ``fdr_level``, ``mask_scope``, ``mask_value``,
+    ``max_masked_fraction`` and ``n_rounds`` (``IDENTIFICATION_CONSTRAINTS``).
+    """
+
+    def _rounds(self):
+        return self.n_rounds
+
+    def _empty_mask(self):
+        per_class = self.mask_scope == "per_class"
+        return np.zeros((len(self.classes_), self.n_features_in_) if per_class
+                        else self.n_features_in_, dtype=bool)
+
+    def _mask_factor(self):
+        return self.mask_value
+
+    def _identified(self, scores, X_id, y_id, pred):
+        """``(mask, p_values)``: the features NeuronTune's rule flags in these scores."""
+        if self.threshold == "fdr":
+            p_values = error_association_pvalues(X_id, y_id, pred, len(self.classes_),
+                                                 self.activation)
+            flags = fdr_flags(p_values, self.fdr_level)
+        else:
+            p_values, flags = None, scores > self.threshold
+        mask = select_biased_features(
+            scores,
+            flags=flags,
+            max_masked_fraction=self.max_masked_fraction,
+            per_class=self.mask_scope == "per_class",
+        )
+        return mask, p_values
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Masking trades average accuracy for worst-group accuracy by design: on
+        # scikit-learn's 2-feature, 3-class blobs the paper's threshold of 0 masks
+        # one of the two features and training accuracy falls to about 0.7 (0.97
+        # with mask_value=1, see tests/nt_sklearn/test_neurontune.py). The tag keeps the
+        # rest of check_classifiers_train running instead of stopping at its 0.83 bar.
+        tags.classifier_tags.poor_score = True
+        return tags
