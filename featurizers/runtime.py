@@ -73,7 +73,9 @@ def rank_block(n, rank, world_size, align=1):
     Examples
     --------
     >>> [rank_block(10, r, 3, align=4) for r in range(3)]
-    [(0, 0), (0, 4), (4, 10)]
+    [(0, 4), (4, 8), (8, 10)]
+    >>> [rank_block(11, r, 2, align=4) for r in range(2)]
+    [(0, 4), (4, 11)]
     """
     n_units = -(-n // align)
     lo_u = n_units * rank // world_size
