@@ -206,18 +206,14 @@ def load_into(model, state_dict, *, source="checkpoint", max_listed=8):
     return model
 
 
-def timm_model_from_checkpoint(model_name, path, *, trust_pickle=False, source=None,
-                               model=None):
+def timm_model_from_checkpoint(model_name, path, *, trust_pickle=False, source=None):
     """A timm model holding the weights in ``path``, its classifier as wide as the checkpoint's.
 
     Returns ``(model, n_classes)``; ``n_classes`` is 0 when the checkpoint has no
-    classifier (the model is then built with ``num_classes=0``). ``model``: an
-    already built ``timm.create_model(model_name, pretrained=False)`` to load into
-    when its classifier fits (it is rebuilt otherwise).
+    classifier (the model is then built with ``num_classes=0``).
     """
     timm = require("timm")
-    if model is None:
-        model = timm.create_model(model_name, pretrained=False)
+    model = timm.create_model(model_name, pretrained=False)
     state_dict = adapt_layout(read_checkpoint(path, trust_pickle=trust_pickle), model)
     clf = model.pretrained_cfg.get("classifier")
     clf = clf[0] if isinstance(clf, (tuple, list)) else clf
@@ -296,12 +292,13 @@ def resolve_checkpoint(model_name, weights=None, *, trust_pickle=False, option="
     """
     timm = require("timm")
     weights = os.fspath(weights) if weights else DEFAULT_SOURCE.get(model_name, "timm")
-    model = None
     if weights in OFFLINE_SOURCES:
         source, path = weights, OFFLINE_SOURCES[weights]()
     elif weights == "timm":
-        source, model = "timm", timm.create_model(model_name, pretrained=False)
-        path = timm_cached_file(model)
+        # The model built to find timm's file is not reused for loading: the ERM trainer
+        # seeds torch before this call, and how many models are initialised here decides
+        # the random init of the fresh classifier it resets afterwards.
+        source, path = "timm", timm_cached_file(timm.create_model(model_name, pretrained=False))
         if path is None:
             raise FileNotFoundError(
                 f"timm's pretrained weights for {model_name!r} are not on this machine (looked "
@@ -315,5 +312,5 @@ def resolve_checkpoint(model_name, weights=None, *, trust_pickle=False, option="
             f"{os.path.abspath(weights)!r}; the named sources {', '.join(OFFLINE_SOURCES)}; "
             "'timm' for timm's cached weights)")
     model, n_classes = timm_model_from_checkpoint(
-        model_name, path, trust_pickle=trust_pickle, source=f"{what} {path!r}", model=model)
+        model_name, path, trust_pickle=trust_pickle, source=f"{what} {path!r}")
     return Checkpoint(model, n_classes, path, source)
