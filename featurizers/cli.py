@@ -73,7 +73,8 @@ def build_parser():
                      help="model: timm's data config; paper: short side 256, centre crop "
                      "224, ImageNet mean/std; square: resize to SxS")
     img.add_argument("--image-size", type=int, help="input size for model/square")
-    img.add_argument("--workers", type=int, help="DataLoader workers (default: up to 8 on GPU, half the cores up to 4 on CPU)")
+    img.add_argument("--workers", type=int, help="DataLoader workers (default: up to 8 on "
+                     "GPU, half the cores up to 4 on CPU)")
     img.add_argument("--skip-bad-images", action="store_true",
                      help="decode every image first; leave out unreadable ones, listed in the "
                      "manifest")
@@ -99,6 +100,7 @@ def _options(args):
 
 def _run(args, dist):
     from .datasets import get_reader
+    from .encoder import build_encoder
     from .pipeline import featurize
 
     reader = get_reader(args.dataset, args.root, **_options(args))
@@ -106,23 +108,18 @@ def _run(args, dist):
         raise ValueError(f"dataset {args.dataset!r} holds {reader.modality}s; use "
                          f"'nt-featurize {reader.modality}'")
     if args.modality == "image":
-        from .image import ImageEncoder
-        encoder = ImageEncoder(args.model, args.weights, preprocess=args.preprocess,
-                               image_size=args.image_size, device=args.device,
-                               precision=args.precision, workers=args.workers,
-                               trust_checkpoint=args.trust_checkpoint, local_rank=dist.local_rank)
-        if not args.head:
-            encoder.head = None
+        options = dict(preprocess=args.preprocess, image_size=args.image_size,
+                       workers=args.workers, trust_checkpoint=args.trust_checkpoint)
     else:
-        from .text import TextEncoder
         if args.quiet:
             import transformers
             transformers.utils.logging.disable_progress_bar()
-        encoder = TextEncoder(args.model, pooling=args.pooling, normalize=args.normalize,
-                              max_length=(args.max_length or getattr(reader, "max_length", None)
-                                          or DATASET_MAX_LENGTH.get(args.dataset)),
-                              device=args.device, precision=args.precision, head=args.head,
-                              local_rank=dist.local_rank)
+        options = dict(pooling=args.pooling, normalize=args.normalize,
+                       max_length=(args.max_length or getattr(reader, "max_length", None)
+                                   or DATASET_MAX_LENGTH.get(args.dataset)))
+    encoder = build_encoder(args.modality, args.model, weights=getattr(args, "weights", None),
+                            head=args.head, device=args.device, precision=args.precision,
+                            local_rank=dist.local_rank, **options)
     return featurize(reader, encoder, args.out, splits=args.splits, batch_size=args.batch_size,
                      dtype=args.dtype, overwrite=args.overwrite,
                      skip_bad_images=getattr(args, "skip_bad_images", False), dist=dist,

@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
+from .encoder import encode_rows
 from .runtime import autocast, require, resolve_device, resolve_precision
-from .weights import (DEFAULT_SOURCE, OFFLINE_SOURCES, file_sha256, resolve_source,
-                      timm_cached_file, timm_model_from_checkpoint)
+from .weights import resolve_checkpoint
 
 __all__ = ["ImageEncoder", "BadImageError", "check_images", "build_transform", "PREPROCESS"]
 
@@ -32,6 +32,8 @@ class BadImageError(ValueError):
 
 def _open_rgb(path):
     from PIL import Image
+    if isinstance(path, Image.Image):  # encode() takes PIL images as well as paths
+        return path.convert("RGB")
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
@@ -114,7 +116,11 @@ class ImageEncoder:
         A checkpoint file (see :mod:`featurizers.weights`), a named offline source
         (``"efficientnet-lite0"``) or ``"timm"`` (timm's pretrained weights, only
         when already cached on this machine). Default: the model's offline source
-        where one exists, else ``"timm"``.
+        where one exists, else ``"timm"``. Resolved by
+        :func:`featurizers.weights.resolve_checkpoint`.
+    head : bool, default=True
+        Export the checkpoint's classifier as :attr:`head` when it is a linear map of
+        the pre-logits that reproduces the model's logits; ``False``: no head.
     preprocess : {"model", "paper", "square"}, default="model"
     image_size : int, optional
         Input size for ``"model"`` and ``"square"`` (default: the model's).
@@ -134,15 +140,19 @@ class ImageEncoder:
     head : tuple (coef, intercept, classes) or None
     identity : dict
         What decides the embeddings' values (for the store's manifest).
+
+    See Also
+    --------
+    featurizers.encoder.Encoder : the contract this class meets.
+    featurizers.build_encoder : builds either encoder by modality.
     """
 
     modality = "image"
 
-    def __init__(self, model_name, weights=None, *, preprocess="model", image_size=None,
-                 device="auto", precision="auto", workers=None, trust_checkpoint=False,
-                 local_rank=0):
+    def __init__(self, model_name, weights=None, *, head=True, preprocess="model",
+                 image_size=None, device="auto", precision="auto", workers=None,
+                 trust_checkpoint=False, local_rank=0):
         torch = require("torch")
-        timm = require("timm")
         self.device = resolve_device(device, local_rank)
         self.precision = resolve_precision(precision, self.device)
         cuda = self.device.type == "cuda"
@@ -150,29 +160,16 @@ class ImageEncoder:
             cpus = os.cpu_count() or 1
             workers = min(8, cpus) if cuda else min(4, cpus // 2)
         self.workers = workers
-        weights = weights or DEFAULT_SOURCE.get(model_name, "timm")
-        kind, path = resolve_source(weights, model_name)
-        if kind == "timm":
-            path = timm_cached_file(timm.create_model(model_name, pretrained=False))
-            if path is None:
-                raise FileNotFoundError(
-                    f"timm's pretrained weights for {model_name!r} are not on this machine (looked "
-                    "in the Hugging Face cache and torch.hub's checkpoints; nothing is "
-                    "downloaded). "
-                    "Pass --weights FILE with a local checkpoint.")
-        model, n_classes = timm_model_from_checkpoint(model_name, path,
-                                                      trust_pickle=trust_checkpoint)
+        ckpt = resolve_checkpoint(model_name, weights, trust_pickle=trust_checkpoint)
+        model = ckpt.model
         model.eval().to(self.device)
         if cuda:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.transform, self.preprocess = build_transform(model, preprocess, image_size)
-        self.dim, self.head = self._probe(n_classes)
+        self.dim, self.head = self._probe(ckpt.n_classes if head else 0)
         self.identity = {
-            "modality": "image", "model": model_name,
-            "weights": {"source": weights if weights in (*OFFLINE_SOURCES, "timm") else kind,
-                        "file": os.path.basename(path),
-                        "sha256": file_sha256(path)},
+            "modality": "image", "model": model_name, "weights": ckpt.identity(),
             "preprocess": self.preprocess, "precision": self.precision,
         }
 
@@ -230,3 +227,28 @@ class ImageEncoder:
             with torch.inference_mode(), autocast(self.device, self.precision):
                 f = self.model.forward_head(self.model.forward_features(xb), pre_logits=True)
             yield f.float().cpu().numpy()
+
+    def encode(self, inputs, *, batch_size=64, progress=False):
+        """Embed images, as ``SentenceTransformer.encode`` embeds texts.
+
+        Parameters
+        ----------
+        inputs : sequence of str, path-like or PIL.Image.Image
+            Image files or decoded images (one path or image alone is one row).
+        batch_size : int, default=64
+        progress : bool, default=False
+            Show a tqdm bar.
+
+        Returns
+        -------
+        ndarray of shape (n_inputs, dim), float32
+            The rows :meth:`embed` gives (what the pipeline writes into a store), in
+            the order of ``inputs``.
+        """
+        from PIL import Image
+
+        if isinstance(inputs, (str, os.PathLike, Image.Image)):
+            inputs = [inputs]
+        inputs = [x if isinstance(x, Image.Image) else os.fspath(x) for x in inputs]
+        self.prepare([x for x in inputs if not isinstance(x, Image.Image)])
+        return encode_rows(self, inputs, batch_size, progress)

@@ -1,9 +1,10 @@
 """Featurize a dataset with an encoder into an embedding store, resumably.
 
-The loop for one split: check the inputs (missing images, empty texts), create
-the split's files (or find where a killed run stopped), embed this process's
-rows block by block into ``X.npy``, commit progress after the block is
-flushed, and mark the split complete once every process is done.
+The loop for one split drives reader -> encoder -> writer: the reader's rows,
+checked by the encoder (missing images, empty texts); the writer's block of
+rows for this process (where a killed run stopped, which rows under
+``torchrun``); the encoder's embeddings of that block, written and committed
+by the writer; and the writer's end of the split, once every process is done.
 """
 
 import logging
@@ -18,22 +19,6 @@ from .store import EmbeddingStoreWriter
 __all__ = ["featurize"]
 
 logger = logging.getLogger(__name__)
-
-
-def _on_main(dist, fn):
-    """Run ``fn`` on rank 0; if it fails there, every rank raises."""
-    result, error = None, None
-    if dist.is_main:
-        try:
-            result = fn()
-        except Exception as exc:  # re-raised below, after telling the other ranks
-            error = exc
-    if not dist.all_ok(error is None):
-        if error is not None:
-            raise error
-        raise RuntimeError("rank 0 failed while preparing the store; see its error")
-    dist.barrier()
-    return result
 
 
 def _progress_bar(total, initial, desc, enabled):
@@ -51,7 +36,8 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
     Parameters
     ----------
     reader : featurizers.datasets.DatasetReader
-    encoder : ImageEncoder or TextEncoder
+    encoder : featurizers.encoder.Encoder
+        An ImageEncoder or a TextEncoder (see :func:`featurizers.build_encoder`).
     out_dir : str or path-like
     splits : list of str, optional
         Default: all the reader's splits.
@@ -80,29 +66,15 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
         ``seconds``, ``rows_per_s``.
     """
     dist = dist or Distributed()
-    if commit_every is None:
-        commit_every = float(os.environ.get("NT_FEATURIZE_COMMIT_EVERY", 1.0))
-    pause = float(os.environ.get("NT_FEATURIZE_PAUSE_AFTER_COMMIT", 0))  # for tests of resume
     if progress is None:
         progress = logging.getLogger("featurizers").getEffectiveLevel() <= logging.INFO
     splits = list(splits or reader.splits())
-    identity = dict(encoder.identity, dataset=reader.name)
-    extra = {"dataset": reader.describe()}
-
-    def open_store():
-        w = EmbeddingStoreWriter(out_dir, identity, encoder.dim, dtype=dtype, overwrite=overwrite,
-                                 rank=0, world_size=dist.world_size, extra=extra)
-        if encoder.head is not None:
-            w.write_head(*encoder.head)
-        return w
-
-    writer = _on_main(dist, open_store)
-    if writer is None:
-        writer = EmbeddingStoreWriter(out_dir, identity, encoder.dim, dtype=dtype,
-                                      rank=dist.rank, world_size=dist.world_size)
-        writer.reload()
+    writer = EmbeddingStoreWriter(
+        out_dir, dict(encoder.identity, dataset=reader.name), encoder.dim, dtype=dtype,
+        overwrite=overwrite, extra={"dataset": reader.describe()}, head=encoder.head, dist=dist,
+        commit_every=commit_every)
     summary = {"out_dir": os.path.abspath(out_dir), "dim": encoder.dim, "dtype": dtype,
-               "head": encoder.head is not None, "world_size": dist.world_size, "splits": {}}
+               "head": encoder.head is not None, "world_size": writer.world_size, "splits": {}}
     for split in splits:
         t0 = time.perf_counter()
         data = reader.load(split)
@@ -116,43 +88,25 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
             idx = np.flatnonzero(keep)
             inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
             groups = None if groups is None else np.asarray(groups)[idx]
-        options = {"batch_size": int(batch_size)}
-        _on_main(dist, lambda: writer.begin_split(split, ids, y, groups, skipped=skipped,
-                                                  options=options))
-        if not dist.is_main:
-            writer.reload()
-        n = len(y)
-        lo, hi = dist.block(n, encoder.align(batch_size))
-        done = writer.rows_done(split, lo)
-        pos = lo + done
-        if pos < hi:
-            logger.info("split %r: rows %d..%d of %d%s", split, pos, hi, n,
-                        f" (resuming after {done})" if done else "")
-            X = writer.open_rows(split)
-            bar = _progress_bar(hi - lo, done, split, progress and dist.is_main)
-            last = time.monotonic()
+        block = writer.start_split(split, ids, y, groups, skipped=skipped,
+                                   options={"batch_size": int(batch_size)},
+                                   align=encoder.align(batch_size))
+        if block.todo:
+            logger.info("split %r: rows %d..%d of %d%s", split, block.pos, block.hi, len(y),
+                        f" (resuming after {block.done})" if block.done else "")
+            bar = _progress_bar(block.hi - block.lo, block.done, split,
+                                progress and writer.is_main)
             try:
-                for block in encoder.embed(inputs, pos, hi, batch_size):
-                    X[pos:pos + len(block)] = block.astype(dtype, copy=False)
-                    pos += len(block)
-                    bar.update(len(block))
-                    if pos == hi or time.monotonic() - last >= commit_every:
-                        writer.commit(split, X, lo, pos - lo)
-                        last = time.monotonic()
-                        if pause:
-                            time.sleep(pause)
+                with block:
+                    for rows in encoder.embed(inputs, block.pos, block.hi, batch_size):
+                        block.write(rows)
+                        bar.update(len(rows))
             finally:
                 bar.close()
-            if pos != hi:
-                raise RuntimeError(f"the encoder gave {pos - lo} rows for a block of {hi - lo}")
-            del X
-        dist.barrier()
-        if dist.is_main:
-            writer.finish_split(split)
+        embedded = writer.end_split(block)
         dt = time.perf_counter() - t0
-        embedded = dist.total(hi - lo - done)
-        summary["splits"][split] = {"rows": n, "skipped": len(skipped), "embedded": embedded,
-                                    "seconds": round(dt, 3),
+        summary["splits"][split] = {"rows": len(y), "skipped": len(skipped),
+                                    "embedded": embedded, "seconds": round(dt, 3),
                                     "rows_per_s": round(embedded / dt, 1) if dt else None}
-    dist.barrier()
+    writer.close()
     return summary

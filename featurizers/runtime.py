@@ -11,7 +11,8 @@ import importlib
 import logging
 import os
 
-__all__ = ["require", "resolve_device", "resolve_precision", "autocast", "Distributed"]
+__all__ = ["require", "resolve_device", "resolve_precision", "autocast", "Distributed",
+           "rank_block"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,25 @@ def autocast(device, precision):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def rank_block(n, rank, world_size, align=1):
+    """Rows ``(lo, hi)`` of process ``rank`` when ``world_size`` processes share ``n`` rows.
+
+    The blocks are contiguous, in rank order, and cut at multiples of ``align``
+    (the last one ends at ``n``).
+
+    Examples
+    --------
+    >>> [rank_block(10, r, 3, align=4) for r in range(3)]
+    [(0, 4), (4, 8), (8, 10)]
+    >>> [rank_block(11, r, 2, align=4) for r in range(2)]
+    [(0, 4), (4, 11)]
+    """
+    n_units = -(-n // align)
+    lo_u = n_units * rank // world_size
+    hi_u = n_units * (rank + 1) // world_size
+    return min(lo_u * align, n), min(hi_u * align, n)
+
+
 class Distributed:
     """One process of a ``torchrun`` launch, or the only process.
 
@@ -111,10 +131,8 @@ class Distributed:
         return self.total(0 if ok else 1) == 0
 
     def block(self, n, align=1):
-        n_units = -(-n // align)
-        lo_u = n_units * self.rank // self.world_size
-        hi_u = n_units * (self.rank + 1) // self.world_size
-        return min(lo_u * align, n), min(hi_u * align, n)
+        """This process's rows of ``n``; see :func:`rank_block`."""
+        return rank_block(n, self.rank, self.world_size, align)
 
     def close(self):
         if self._dist is not None and self._dist.is_initialized():

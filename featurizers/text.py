@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .encoder import encode_rows
 from .runtime import autocast, require, resolve_device, resolve_precision
 
 __all__ = ["TextEncoder", "POOLINGS", "OFFLINE_MODELS", "check_texts"]
@@ -99,13 +100,27 @@ class TextEncoder:
         Export a sequence-classification checkpoint's classifier; when it does not
         consume the chosen pooling, a ValueError says so (pass ``head=False`` to skip it).
     local_rank : int, default=0
+    chunk_batches : int, default=16
+        Batches per length-sorted chunk (see :meth:`align`).
+
+    Attributes
+    ----------
+    dim : int
+    head : tuple (coef, intercept, classes) or None
+    identity : dict
+        What decides the embeddings' values (for the store's manifest).
+
+    See Also
+    --------
+    featurizers.encoder.Encoder : the contract this class meets.
+    featurizers.build_encoder : builds either encoder by modality.
     """
 
     modality = "text"
 
     def __init__(self, model, *, pooling="auto", normalize=None, max_length=None,
                  device="auto", precision="auto", head=True, local_rank=0, chunk_batches=16):
-        torch = require("torch")
+        require("torch")  # first, so that a missing torch is what the error names
         tf = require("transformers")
         path = OFFLINE_MODELS[model]() if model in OFFLINE_MODELS else os.fspath(model)
         if not os.path.isdir(path):
@@ -239,3 +254,24 @@ class TextEncoder:
                     z = self._pool(self.model(**enc), enc["attention_mask"])
                 out[idx] = z.float().cpu().numpy()
             yield out
+
+    def encode(self, inputs, *, batch_size=32, progress=False):
+        """Embed texts or (premise, hypothesis) pairs, as ``SentenceTransformer.encode``.
+
+        Parameters
+        ----------
+        inputs : sequence of str or of (str, str)
+            One string alone is one row.
+        batch_size : int, default=32
+        progress : bool, default=False
+            Show a tqdm bar.
+
+        Returns
+        -------
+        ndarray of shape (n_inputs, dim), float32
+            The rows :meth:`embed` gives (what the pipeline writes into a store), in
+            the order of ``inputs``.
+        """
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+        self.prepare(inputs)
+        return encode_rows(self, inputs, batch_size, progress)

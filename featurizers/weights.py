@@ -13,6 +13,11 @@ Accepted checkpoint files (``torch.save`` output, read with ``weights_only=True`
 - any of these wrapped in ``{"state_dict": ...}``, ``{"model": ...}`` or
   ``{"model_state_dict": ...}``, with keys prefixed by ``module.``, ``model.``
   or ``_orig_mod.`` (DataParallel, training wrappers, ``torch.compile``).
+
+:func:`resolve_checkpoint` is the one way from a ``--weights`` value to a loaded
+model: a named offline source, timm's own pretrained weights when they are
+already cached on this machine, or a file. The image encoder and the ERM
+trainer both go through it.
 """
 
 import hashlib
@@ -28,8 +33,10 @@ __all__ = [
     "strip_prefixes",
     "remap_efficientnet_pytorch",
     "load_into",
-    "resolve_source",
     "timm_cached_file",
+    "timm_model_from_checkpoint",
+    "Checkpoint",
+    "resolve_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,21 +74,6 @@ def _efficientnet_lite0_file():
 OFFLINE_SOURCES = {"efficientnet-lite0": _efficientnet_lite0_file}
 #: The source used when ``--weights`` is omitted for these models.
 DEFAULT_SOURCE = {"tf_efficientnet_lite0": "efficientnet-lite0"}
-
-
-def resolve_source(weights, model_name):
-    """Turn ``--weights`` into ``(kind, path)``: kind is ``"file"`` or ``"timm"``."""
-    if weights is None:
-        weights = DEFAULT_SOURCE.get(model_name, "timm")
-    if weights == "timm":
-        return "timm", None
-    if weights in OFFLINE_SOURCES:
-        return "file", OFFLINE_SOURCES[weights]()
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(
-            f"weights {weights!r} is neither a file nor a known source "
-            f"({', '.join(['timm', *OFFLINE_SOURCES])})")
-    return "file", os.fspath(weights)
 
 
 def timm_cached_file(model):
@@ -231,3 +223,94 @@ def timm_model_from_checkpoint(model_name, path, *, trust_pickle=False, source=N
         model = timm.create_model(model_name, pretrained=False, num_classes=n_classes)
     load_into(model, state_dict, source=source or f"checkpoint {path!r}")
     return model, n_classes
+
+
+class Checkpoint:
+    """A timm model with its weights loaded, and where the weights came from.
+
+    Returned by :func:`resolve_checkpoint`.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The timm model, in training mode as timm builds it; its classifier is as
+        wide as the checkpoint's (``num_classes=0`` when the checkpoint has none).
+    n_classes : int
+        Width of the checkpoint's classifier, 0 without one.
+    path : str
+        The file the weights were read from.
+    source : str
+        The named offline source, ``"timm"``, or ``"file"``.
+    """
+
+    def __init__(self, model, n_classes, path, source):
+        self.model, self.n_classes, self.path, self.source = model, n_classes, path, source
+
+    def identity(self):
+        """``{"source", "file", "sha256"}``: what the store's manifest records (hashes the file)."""
+        return {"source": self.source, "file": os.path.basename(self.path),
+                "sha256": file_sha256(self.path)}
+
+    def __repr__(self):
+        return (f"Checkpoint({type(self.model).__name__}, n_classes={self.n_classes}, "
+                f"path={self.path!r}, source={self.source!r})")
+
+
+def resolve_checkpoint(model_name, weights=None, *, trust_pickle=False, option="--weights",
+                       what="checkpoint"):
+    """Resolve a ``--weights`` value and load it into a timm model, in one pass.
+
+    ``weights`` is tried as, in this order: a named offline source
+    (:data:`OFFLINE_SOURCES`), ``"timm"`` (timm's pretrained weights for the
+    model, found in the Hugging Face cache or torch.hub's checkpoint folder;
+    nothing is downloaded), then a file. ``None`` (or ``""``) means the model's
+    default source (:data:`DEFAULT_SOURCE`), else ``"timm"``.
+
+    Parameters
+    ----------
+    model_name : str
+        A timm model name.
+    weights : str or path-like, optional
+    trust_pickle : bool, default=False
+        Allow checkpoint files holding pickled objects (see :func:`read_checkpoint`).
+    option : str, default="--weights"
+        The command-line option to name in error messages.
+    what : str, default="checkpoint"
+        What the weights are, in the message of a :class:`CheckpointMismatchError`.
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``weights`` is neither a source nor a file, or timm's weights are not
+        cached here; the message says what was tried.
+    CheckpointMismatchError
+        When the weights do not fit the model.
+    """
+    timm = require("timm")
+    weights = os.fspath(weights) if weights else DEFAULT_SOURCE.get(model_name, "timm")
+    if weights in OFFLINE_SOURCES:
+        source, path = weights, OFFLINE_SOURCES[weights]()
+    elif weights == "timm":
+        # The model built to find timm's file is not reused for loading: the ERM trainer
+        # seeds torch before this call, and how many models are initialised here decides
+        # the random init of the fresh classifier it resets afterwards.
+        source, path = "timm", timm_cached_file(timm.create_model(model_name, pretrained=False))
+        if path is None:
+            raise FileNotFoundError(
+                f"timm's pretrained weights for {model_name!r} are not on this machine (looked "
+                "in the Hugging Face cache and torch.hub's checkpoints; nothing is "
+                f"downloaded). Pass {option} FILE with a local checkpoint.")
+    elif os.path.isfile(weights):
+        source, path = "file", weights
+    else:
+        raise FileNotFoundError(
+            f"{option} {weights!r} is neither a file nor a known source (tried: a file at "
+            f"{os.path.abspath(weights)!r}; the named sources {', '.join(OFFLINE_SOURCES)}; "
+            "'timm' for timm's cached weights)")
+    model, n_classes = timm_model_from_checkpoint(
+        model_name, path, trust_pickle=trust_pickle, source=f"{what} {path!r}")
+    return Checkpoint(model, n_classes, path, source)

@@ -1,17 +1,25 @@
-"""The interface every dataset reader implements.
+"""The interface every dataset reader implements, and the base of the published layouts.
 
 A reader turns a dataset in its published file layout into, per split, the
 rows the featurizers embed: sample ids, inputs (image paths, texts or text
 pairs), integer class labels and, where the dataset defines them, integer
 group ids. Group ids are for evaluation only; nothing fits on them.
+
+:class:`DatasetReader` is the interface; :class:`PublishedReader` is the base
+of the readers of the paper's datasets (a template method: its ``load``
+validates, logs and caches what the subclass's ``_load`` returns).
 """
 
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["SplitData", "DatasetReader", "split_summary"]
+__all__ = ["SplitData", "DatasetReader", "PublishedReader", "make_split", "split_summary"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,3 +115,76 @@ def split_summary(data, n_classes, n_groups=0):
     if data.groups is not None and n_groups:
         out["group_counts"] = np.bincount(data.groups, minlength=n_groups).tolist()
     return out
+
+
+@dataclass
+class PublishedReader(DatasetReader):
+    """Base of the readers of published layouts: validates, caches, summarises.
+
+    Subclasses set ``name``, ``modality``, ``class_names`` and
+    ``group_names`` in ``__post_init__`` and implement ``splits`` and
+    ``_load(split)``. :meth:`load` checks that the split is known and not
+    empty and that labels and groups are in range, logs its class and group
+    sizes, and caches it; :meth:`describe` adds the sizes of every split.
+    """
+
+    name: str = field(default="", init=False)
+    modality: str = field(default="image", init=False)
+    class_names: list = field(default_factory=list, init=False)
+    group_names: list = field(default_factory=list, init=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.root = os.fspath(self.root)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"dataset root {self.root} is not a directory")
+
+    def _source(self):
+        """The file or folder the split rows come from, for error messages."""
+        return self.root
+
+    def _load(self, split):
+        raise NotImplementedError
+
+    def load(self, split):
+        """Return the :class:`SplitData` of ``split`` (validated, cached)."""
+        if split in self._cache:
+            return self._cache[split]
+        names = self.splits()
+        if split not in names:
+            raise ValueError(f"unknown split {split!r} of {self.name}; splits: {names}")
+        data = self._load(split)
+        if len(data) == 0:
+            raise ValueError(f"split {split!r} of {self.name} is empty in {self._source()}")
+        n_classes = len(self.class_names)
+        if data.y.min() < 0 or data.y.max() >= n_classes:
+            raise ValueError(
+                f"labels of split {split!r} outside 0..{n_classes - 1} in {self._source()}"
+            )
+        if data.groups is not None and (
+            data.groups.min() < 0 or data.groups.max() >= len(self.group_names)
+        ):
+            raise ValueError(f"group ids of split {split!r} out of range in {self._source()}")
+        summary = split_summary(data, n_classes, len(self.group_names))
+        logger.info("%s %s: %s", self.name, split, summary)
+        self._cache[split] = data
+        return data
+
+    def describe(self):
+        """The base record plus, per split, row, class and group counts."""
+        out = super().describe()
+        out["splits"] = {
+            s: split_summary(self.load(s), len(self.class_names), len(self.group_names))
+            for s in self.splits()
+        }
+        return out
+
+
+def make_split(ids, inputs, y, groups=None):
+    """A :class:`SplitData` with the dtypes the store expects."""
+    return SplitData(
+        ids=np.asarray(ids),
+        inputs=inputs,
+        y=np.asarray(y, dtype=np.int64),
+        groups=None if groups is None else np.asarray(groups, dtype=np.int64),
+    )

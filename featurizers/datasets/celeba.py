@@ -25,14 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import (
-    PublishedReader,
-    as_labels,
-    check_files_exist,
-    make_split,
-    read_csv_columns,
-)
-from .waterbirds import SPLIT_CODES, read_group_dro_metadata
+from ._csv import as_labels, read_csv_columns
+from ._files import check_files_exist
+from ._group_dro import SPLIT_CODES, read_group_dro_metadata
+from .base import PublishedReader, make_split
 
 __all__ = ["CelebAReader"]
 

@@ -18,14 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import (
-    PublishedReader,
-    as_numbers,
-    find_file,
-    make_split,
-    read_csv_columns,
-    split_codes,
-)
+from ._csv import as_numbers, read_csv_columns, split_codes
+from ._files import find_file
+from .base import PublishedReader, make_split
 
 __all__ = ["CivilCommentsReader", "IDENTITIES"]
 

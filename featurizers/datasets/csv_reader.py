@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from ._csv import long_fields
 from .base import DatasetReader, SplitData
 
 __all__ = ["CSVReader"]
@@ -79,7 +80,7 @@ class CSVReader(DatasetReader):
         self.path = path
         if not os.path.isfile(path):
             raise FileNotFoundError(f"CSV file {path!r} not found (pass csv=... / --csv FILE)")
-        with open(path, newline="", encoding="utf-8") as fh:
+        with long_fields(), open(path, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):

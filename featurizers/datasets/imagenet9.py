@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import PublishedReader, list_class_folders, make_split
+from ._files import list_class_folders
 from ._imagenet_classes import (
     BG_CHALLENGE_CLASS_NAMES,
     BG_CHALLENGE_FOLDERS,
@@ -34,6 +34,7 @@ from ._imagenet_classes import (
     REBIAS_CLASS_NAMES,
     REBIAS_WNIDS,
 )
+from .base import PublishedReader, make_split
 
 __all__ = ["BackgroundsChallengeReader", "ReBiasImageNet9Reader"]
 

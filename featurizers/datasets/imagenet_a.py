@@ -13,13 +13,14 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ._common import PublishedReader, list_class_folders, make_split
+from ._files import list_class_folders
 from ._imagenet_classes import (
     BG_CHALLENGE_CLASS_NAMES,
     IMAGENET_A_BG_CHALLENGE_WNIDS,
     REBIAS_CLASS_NAMES,
     REBIAS_WNIDS,
 )
+from .base import PublishedReader, make_split
 
 __all__ = ["ImageNetAReader"]
 

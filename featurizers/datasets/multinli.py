@@ -25,20 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import (
-    PublishedReader,
-    as_index,
-    as_labels,
-    find_file,
-    make_split,
-    read_csv_columns,
-)
+from ._csv import as_index, as_labels, read_csv_columns
+from ._files import find_file
+from ._group_dro import SPLIT_CODES
+from .base import PublishedReader, make_split
 
 __all__ = ["MultiNLIReader", "has_negation", "NEGATION_WORDS"]
 
 logger = logging.getLogger(__name__)
 
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 LABELS = {"contradiction": 0, "entailment": 1, "neutral": 2}
 # group DRO's dataset_scripts/generate_multinli.py, after Gururangan et al. (2018).
 NEGATION_WORDS = ("nobody", "no", "never", "nothing")

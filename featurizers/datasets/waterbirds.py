@@ -15,66 +15,13 @@ import logging
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
-from ._common import (
-    PublishedReader,
-    as_labels,
-    check_files_exist,
-    find_file,
-    make_split,
-    read_csv_columns,
-)
+from ._files import find_file
+from ._group_dro import SPLIT_CODES, read_group_dro_metadata
+from .base import PublishedReader, make_split
 
 __all__ = ["WaterbirdsReader", "read_group_dro_metadata"]
 
 logger = logging.getLogger(__name__)
-
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-
-
-def read_group_dro_metadata(root, path, image_dirs=("",)):
-    """Read a group-DRO style ``metadata.csv``: file name, y, split, place.
-
-    The file-name column is ``img_filename`` (aliases ``image_id``,
-    ``filename``); the attribute column ``place`` (alias ``a``). Labels and
-    attributes must be 0/1 and splits 0/1/2.
-
-    Parameters
-    ----------
-    root : str
-        The folder image paths are relative to.
-    path : str
-        The metadata file.
-    image_dirs : sequence of str
-        Sub-folders of ``root`` tried, in order, for the image files; the
-        first one that holds the first listed file is used.
-
-    Returns
-    -------
-    dict
-        ``filename`` (ndarray of str, relative to root), ``y``, ``attr``,
-        ``split`` (int64 arrays).
-    """
-    cols = read_csv_columns(
-        path, [("img_filename", "image_id", "filename"), "y", "split", ("place", "a")]
-    )
-    names = cols["img_filename"]
-    prefix = image_dirs[0]
-    if names.size and len(image_dirs) > 1:
-        for candidate in image_dirs:
-            if os.path.exists(os.path.join(root, candidate, names[0])):
-                prefix = candidate
-                break
-    if prefix:
-        names = np.char.add(prefix.rstrip("/") + "/", names)
-    check_files_exist(root, names, path)
-    return {
-        "filename": names,
-        "y": as_labels(cols["y"], {0, 1}, path, "y"),
-        "attr": as_labels(cols["place"], {0, 1}, path, "place"),
-        "split": as_labels(cols["split"], set(SPLIT_CODES.values()), path, "split"),
-    }
 
 
 @dataclass(kw_only=True)

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from tests._featurizer_data import REPO, run_cli, save_timm_checkpoint, save_tiny_bert, write_images, \
-    write_texts
+from tests._featurizer_data import (REPO, run_cli, save_timm_checkpoint, save_tiny_bert,
+                                    write_images, write_texts)
 
 pytest.importorskip("timm")
 pytest.importorskip("transformers")

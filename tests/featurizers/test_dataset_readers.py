@@ -4,10 +4,13 @@ import csv
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from featurizers.datasets import get_reader
 from featurizers.datasets.celeba import CelebAReader
 from featurizers.datasets.civilcomments import IDENTITIES, CivilCommentsReader
 from featurizers.datasets.imagenet9 import BackgroundsChallengeReader, ReBiasImageNet9Reader
@@ -18,6 +21,8 @@ from featurizers.datasets._imagenet_classes import (
     BG_CHALLENGE_FOLDERS,
     REBIAS_WNIDS,
 )
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def touch(path):
@@ -385,6 +390,24 @@ def test_civilcomments_bad_input(tmp_path):
     root = make_civilcomments(tmp_path / "empty", rows=CC_ROWS[:4] + CC_ROWS[5:])
     with pytest.raises(ValueError, match="split 'val' of civilcomments is empty"):
         CivilCommentsReader(root=root).load("val")
+
+
+def test_long_text_cells_are_read_and_the_csv_limit_is_left_as_it_was(tmp_path):
+    long_text = "word " * 60_000  # 300 kB: over csv's default field limit of 128 KiB
+    before = csv.field_size_limit()
+    root = make_civilcomments(tmp_path / "cc", rows=[*CC_ROWS, cc_row(6, long_text, "test", 0.2)])
+    assert CivilCommentsReader(root=root).load("test").inputs[-1] == long_text
+    (tmp_path / "generic").mkdir()
+    write_csv(str(tmp_path / "generic" / "metadata.csv"), ["text", "label"],
+              [["short", 0], [long_text, 1]])
+    assert get_reader("csv", tmp_path / "generic").load("all").inputs[1] == long_text
+    assert csv.field_size_limit() == before
+    code = ("import csv; import featurizers.datasets as d; from featurizers.datasets import "
+            "celeba, civilcomments, csv_reader, imagenet9, imagenet_a, multinli, waterbirds; "
+            "print(csv.field_size_limit())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), check=True)
+    assert int(out.stdout) == 131072  # importing the readers changes no process-wide setting
 
 
 # ----------------------------------------------------------------------------- ImageNet-9

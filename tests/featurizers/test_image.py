@@ -173,3 +173,57 @@ def test_efficientnet_lite0_real_weights_classify_sample_photos(tmp_path):
     assert top["china.jpg"] in {698, 442, 663, 832}, top
     # flower.jpg: 985 daisy
     assert top["flower.jpg"] == 985, top
+
+
+def test_encode_equals_the_rows_stored_for_paths_and_pil_images(tiny, tmp_path):
+    from PIL import Image
+
+    root, _ = tiny
+    enc = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=32, workers=0)
+    reader = get_reader("csv", root / "data")
+    featurize(reader, enc, tmp_path / "s", batch_size=4, progress=False)
+    X, _, _, _ = EmbeddingStore(tmp_path / "s").load("train")
+    paths = reader.load("train").inputs
+    got = enc.encode(paths, batch_size=4)
+    assert got.dtype == np.float32 and got.shape == (6, enc.dim)
+    np.testing.assert_array_equal(got, X)  # the same batches, so the same bits
+    images = [Image.open(p) for p in paths]
+    np.testing.assert_array_equal(enc.encode(images, batch_size=4), X)
+    mixed = enc.encode([images[5], paths[0]], batch_size=2)  # any order, paths and images
+    np.testing.assert_allclose(mixed, X[[5, 0]], rtol=1e-5, atol=1e-5)
+    assert enc.encode(paths[0]).shape == (1, enc.dim)
+    assert enc.encode([]).shape == (0, enc.dim)
+    with pytest.raises(BadImageError, match="missing"):
+        enc.encode([str(tmp_path / "nope.png")])
+
+
+def test_head_is_switched_off_by_the_constructor(tiny):
+    from featurizers import Encoder
+
+    root, _ = tiny
+    with_head = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=32)
+    without = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=32, head=False)
+    assert with_head.head[0].shape == (3, 96) and without.head is None
+    assert without.identity == with_head.identity and without.dim == with_head.dim
+    assert isinstance(without, Encoder)
+
+
+def test_resolve_checkpoint_names_what_it_tried(tiny, tmp_path, monkeypatch):
+    import featurizers.weights as weights
+
+    root, model = tiny
+    ck = weights.resolve_checkpoint("test_resnet", root / "ck.pth")
+    assert (ck.source, ck.n_classes, ck.path) == ("file", 3, str(root / "ck.pth"))
+    assert ck.identity() == {"source": "file", "file": "ck.pth",
+                             "sha256": weights.file_sha256(root / "ck.pth")}
+    np.testing.assert_array_equal(ck.model.fc.weight.detach().numpy(),
+                                  model.fc.weight.detach().numpy())
+    with pytest.raises(FileNotFoundError, match=r"--init-weights '\S*missing.pth' is neither a "
+                       r"file nor a known source \(tried: a file at .*efficientnet-lite0.*timm"):
+        weights.resolve_checkpoint("test_resnet", tmp_path / "missing.pth",
+                                   option="--init-weights")
+    monkeypatch.setattr(weights, "timm_cached_file", lambda model: None)
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded.*Pass --init-weights FILE"):
+        weights.resolve_checkpoint("test_resnet", "timm", option="--init-weights")
+    with pytest.raises(CheckpointMismatchError, match="the initial weights '.*ck.pth' does not"):
+        weights.resolve_checkpoint("test_efficientnet", root / "ck.pth", what="initial weights")

@@ -126,7 +126,7 @@ def test_reader_and_registry_import_without_torch(tmp_path):
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['timm'] = None; "
         "sys.modules['transformers'] = None\n"
-        "import featurizers, featurizers.store, featurizers.datasets, featurizers.cli\n"
+        "import featurizers, featurizers.store.reader, featurizers.datasets, featurizers.cli\n"
         f"r = featurizers.datasets.get_reader('csv', {str(tmp_path)!r})\n"
         "print(r.splits(), r.load('train').inputs)\n"
         "try:\n    import featurizers.image as im; im.ImageEncoder('test_resnet')\n"
@@ -218,3 +218,100 @@ def test_two_ranks_share_a_store_and_resume_their_own_blocks(tmp_path):
     single = EmbeddingStoreWriter(tmp_path, IDENTITY, 2)
     assert single.begin_split("train", np.arange(10), np.zeros(10, int))["complete"]
     assert single.begin_split("val", np.arange(4), np.zeros(4, int))["world_size"] == 1
+
+
+class _ThreadGroup:
+    """A process group of threads: what the writer needs of featurizers.runtime.Distributed."""
+
+    def __init__(self, rank, world_size, barrier, sums):
+        self.rank, self.world_size, self._barrier, self._sums = rank, world_size, barrier, sums
+        self._calls = 0
+
+    @property
+    def is_main(self):
+        return self.rank == 0
+
+    def barrier(self):
+        self._barrier.wait(timeout=30)
+
+    def total(self, value):
+        self._calls += 1
+        self._sums.setdefault(self._calls, []).append(int(value))
+        self.barrier()
+        result = sum(self._sums[self._calls])
+        self.barrier()
+        return result
+
+    def all_ok(self, ok):
+        return self.total(0 if ok else 1) == 0
+
+    def block(self, n, align=1):
+        from featurizers.runtime import rank_block
+        return rank_block(n, self.rank, self.world_size, align)
+
+
+def _run_ranks(fn, world_size=2):
+    """Run ``fn(group)`` in one thread per rank; return the results (or the errors) by rank."""
+    import threading
+
+    barrier, sums, out = threading.Barrier(world_size), {}, [None] * world_size
+
+    def target(rank):
+        try:
+            out[rank] = fn(_ThreadGroup(rank, world_size, barrier, sums))
+        except Exception as exc:  # returned to the test, which checks it
+            out[rank] = exc
+
+    threads = [threading.Thread(target=target, args=(r,)) for r in range(world_size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_writer_divides_the_rows_between_processes_and_completes_the_split(tmp_path):
+    X = np.arange(22, dtype=np.float32).reshape(11, 2)
+
+    def job(group):
+        w = EmbeddingStoreWriter(tmp_path, IDENTITY, 2, dist=group,
+                                 head=(np.ones((2, 2)), np.zeros(2), [0, 1]), commit_every=0)
+        block = w.start_split("train", np.arange(11), np.zeros(11, int), align=4)
+        with block:
+            for lo in range(block.pos, block.hi, 4):
+                block.write(X[lo:min(lo + 4, block.hi)])
+        embedded = w.end_split(block)
+        w.close()
+        return block.lo, block.hi, embedded
+
+    assert _run_ranks(job) == [(0, 4, 11), (4, 11, 11)]  # cut at a multiple of align
+    np.testing.assert_array_equal(load_split(tmp_path, "train")[0], X)
+    m = load_manifest(tmp_path)
+    assert m["splits"]["train"]["world_size"] == 2 and m["head"] == {"n_classes": 2}
+    assert not [f for f in os.listdir(tmp_path / "train") if f.startswith("progress")]
+
+    def again(group):  # the same launch again finds the split complete: nothing to write
+        w = EmbeddingStoreWriter(tmp_path, IDENTITY, 2, dist=group)
+        block = w.start_split("train", np.arange(11), np.zeros(11, int), align=4)
+        return block.todo, w.end_split(block)
+
+    assert _run_ranks(again) == [(0, 0), (0, 0)]
+
+
+def test_writer_error_on_the_main_process_is_raised_on_every_process(tmp_path):
+    (tmp_path / "data.csv").write_text("x")
+    errors = _run_ranks(lambda g: EmbeddingStoreWriter(tmp_path, IDENTITY, 2, dist=g))
+    assert isinstance(errors[0], StoreMismatchError)
+    assert isinstance(errors[1], RuntimeError) and "rank 0 failed" in str(errors[1])
+
+
+def test_row_block_refuses_missing_or_extra_rows(tmp_path):
+    w = EmbeddingStoreWriter(tmp_path, IDENTITY, 2)
+    block = w.start_split("train", np.arange(5), np.zeros(5, int))
+    with pytest.raises(RuntimeError, match="gave 6 rows for a block of 5"):
+        with block:
+            block.write(np.ones((6, 2), np.float32))
+    with pytest.raises(RuntimeError, match="gave 3 rows for a block of 5"):
+        with block:
+            block.write(np.ones((3, 2), np.float32))
+    assert load_manifest(tmp_path)["splits"]["train"]["done"] == 0  # 1 s between commits

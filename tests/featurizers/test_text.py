@@ -125,3 +125,23 @@ def test_minilm_equals_sentence_transformers():
     ref = st.SentenceTransformer(str(gt.get_model_path()), device="cpu").encode(
         sentences, batch_size=3, convert_to_numpy=True)
     np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_encode_equals_the_rows_stored(bert_cls, tmp_path):
+    folder, _, _ = bert_cls
+    enc = TextEncoder(folder, chunk_batches=2)
+    texts = write_texts(tmp_path / "data", 12)
+    featurize(get_reader("csv", tmp_path / "data"), enc, tmp_path / "s", batch_size=3,
+              progress=False)
+    X, _, _, _ = EmbeddingStore(tmp_path / "s").load("train")
+    got = enc.encode(texts[:8], batch_size=3)
+    assert got.dtype == np.float32 and got.shape == (8, 32)
+    np.testing.assert_array_equal(got, X)  # the same length-sorted batches, so the same bits
+    np.testing.assert_allclose(enc.encode(texts[:8][::-1])[::-1], X, atol=2e-5)
+    pairs = [("the cat sat", "a dog runs"), ("sea", "the big blue river runs under the tree")]
+    np.testing.assert_array_equal(enc.encode(pairs, batch_size=2),
+                                  np.concatenate(list(enc.embed(pairs, 0, 2, batch_size=2))))
+    np.testing.assert_allclose(enc.encode("the cat sat"), enc.encode(["the cat sat"]))
+    assert enc.encode("the cat sat").shape == (1, 32) and enc.encode([]).shape == (0, 32)
+    with pytest.raises(ValueError, match="empty or not strings"):
+        enc.encode(["fine", " "])

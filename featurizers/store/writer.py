@@ -1,20 +1,21 @@
-"""The on-disk embedding store: a resumable writer and a numpy-only reader.
+"""Writing an embedding store, resumably, from one process or from several.
 
-One folder per dataset x backbone::
+:class:`EmbeddingStoreWriter` fills ``X.npy`` through
+:func:`numpy.lib.format.open_memmap` batch by batch. After each committed batch
+it flushes ``X`` and only then records the number of rows done (in the
+manifest, or, when several processes share the store, in one small progress
+file per process). A killed run resumes from the recorded row; a split is
+marked complete only after its last row is flushed.
 
-    manifest.json        what made the store, and per split its progress
-    head.npz             optional: the backbone's own last layer (coef, intercept, classes)
-    <split>/X.npy        embeddings, float32 (or float16), rows in the dataset's order
-    <split>/y.npy        class labels (int64)
-    <split>/groups.npy   group ids, where the dataset defines them
-    <split>/ids.npy      the dataset's own sample ids
-
-The writer fills ``X.npy`` through :func:`numpy.lib.format.open_memmap` batch by
-batch. After each committed batch it flushes ``X`` and only then records the
-number of rows done (in the manifest, or, when several processes share the
-store, in one small progress file per process). A killed run resumes from the
-recorded row; a split is marked complete only after its last row is flushed.
-The reader needs numpy only.
+The writer also owns the division of work between processes (``torchrun``):
+given the process group (:class:`featurizers.runtime.Distributed`), the main
+process writes the manifest, the head and the label files while the others
+wait; each process writes its own contiguous block of rows, cut at the
+encoder's alignment so that every batch is the one a single process embeds;
+the main process marks a split complete once every process has committed its
+block. :meth:`EmbeddingStoreWriter.start_split` and
+:meth:`EmbeddingStoreWriter.end_split` are those collective steps;
+:class:`RowBlock` writes one process's rows and commits them.
 """
 
 import datetime
@@ -25,31 +26,13 @@ import platform
 
 import numpy as np
 
-__all__ = [
-    "EmbeddingStore",
-    "EmbeddingStoreWriter",
-    "StoreMismatchError",
-    "IncompleteSplitError",
-    "load_manifest",
-    "load_split",
-    "load_head",
-]
+from ._blocks import OneProcess, RowBlock, on_main
+from .reader import (FORMAT, FORMAT_VERSION, HEAD, MANIFEST, _SPLIT_FILES, StoreMismatchError,
+                     load_manifest)
+
+__all__ = ["EmbeddingStoreWriter", "RowBlock"]
 
 logger = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-HEAD = "head.npz"
-FORMAT = "neurontune-embedding-store"
-FORMAT_VERSION = 1
-_SPLIT_FILES = ("X.npy", "y.npy", "groups.npy", "ids.npy")
-
-
-class StoreMismatchError(ValueError):
-    """The output folder holds a store made by another model or setting."""
-
-
-class IncompleteSplitError(ValueError):
-    """A split was requested whose rows are not all written yet."""
 
 
 def _write_json(path, obj):
@@ -85,112 +68,23 @@ def _versions():
     return out
 
 
-def load_manifest(store_dir):
-    """Return the manifest of the store in ``store_dir`` as a dict."""
-    path = os.path.join(store_dir, MANIFEST)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{store_dir!r} holds no embedding store (no {MANIFEST})")
-    with open(path) as fh:
-        return json.load(fh)
-
-
-def load_split(store_dir, split, *, allow_incomplete=False):
-    """Open one split of a store.
-
-    Parameters
-    ----------
-    store_dir : str or path-like
-        The store folder.
-    split : str
-        The split name, e.g. ``"train"``.
-    allow_incomplete : bool, default=False
-        Open a split whose writing has not finished (rows past the manifest's
-        ``done`` count are zeros).
-
-    Returns
-    -------
-    X : memmap of shape (n_rows, dim)
-        Opened read-only with ``mmap_mode="r"``.
-    y : ndarray of shape (n_rows,)
-    groups : ndarray of shape (n_rows,) or None
-    ids : ndarray of shape (n_rows,)
-    """
-    manifest = load_manifest(store_dir)
-    info = manifest["splits"].get(split)
-    if info is None:
-        raise KeyError(f"store {store_dir!r} has no split {split!r}; "
-                       f"it has {sorted(manifest['splits'])}")
-    if not info.get("complete") and not allow_incomplete:
-        raise IncompleteSplitError(
-            f"split {split!r} of {store_dir!r} is incomplete ({info.get('done', 0)} of "
-            f"{info['rows']} rows); resume the featurizer run, or pass allow_incomplete=True"
-        )
-    d = os.path.join(store_dir, split)
-    X = np.load(os.path.join(d, "X.npy"), mmap_mode="r")
-    y = np.load(os.path.join(d, "y.npy"))
-    gpath = os.path.join(d, "groups.npy")
-    groups = np.load(gpath) if os.path.exists(gpath) else None
-    ids = np.load(os.path.join(d, "ids.npy"), allow_pickle=False)
-    return X, y, groups, ids
-
-
-def load_head(store_dir):
-    """Return the backbone's own last layer ``(coef, intercept, classes)``, or None."""
-    path = os.path.join(store_dir, HEAD)
-    if not os.path.exists(path):
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return z["coef"], z["intercept"], z["classes"]
-
-
-class EmbeddingStore:
-    """Read access to an embedding store (numpy only).
-
-    Parameters
-    ----------
-    path : str or path-like
-        The store folder.
-
-    Attributes
-    ----------
-    manifest : dict
-        The parsed ``manifest.json``.
-    splits : list of str
-        Split names whose rows are all written.
-    """
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        self.manifest = load_manifest(self.path)
-
-    @property
-    def splits(self):
-        return [s for s, info in self.manifest["splits"].items() if info.get("complete")]
-
-    @property
-    def dim(self):
-        return self.manifest["dim"]
-
-    def load(self, split, *, allow_incomplete=False):
-        """``(X, y, groups, ids)`` of ``split``; see :func:`load_split`."""
-        return load_split(self.path, split, allow_incomplete=allow_incomplete)
-
-    def head(self):
-        """``(coef, intercept, classes)`` or None; see :func:`load_head`."""
-        return load_head(self.path)
-
-    def __repr__(self):
-        return f"EmbeddingStore({self.path!r}, splits={self.splits}, dim={self.dim})"
-
-
 class EmbeddingStoreWriter:
     """Create, or resume, an embedding store.
 
-    Only rank 0 (the only process in a single-process run) writes the manifest,
-    the head and the label files; every rank writes its own block of rows of
-    ``X.npy``. In a multi-process run each rank records its progress in
-    ``<split>/progress.rank<r>.json``; rank 0 marks the split complete after a
-    barrier that the caller provides.
+    Only the main process (rank 0, the only one in a single-process run) writes
+    the manifest, the head and the label files; every process writes its own
+    block of rows of ``X.npy``. In a multi-process run each process records its
+    progress in ``<split>/progress.rank<r>.json``; the main process marks the
+    split complete once all have committed their last row.
+
+    With ``dist`` (a :class:`featurizers.runtime.Distributed`) the writer
+    coordinates the processes itself: the constructor, :meth:`start_split`,
+    :meth:`end_split` and :meth:`close` are collective (every process calls
+    them, in the same order) and an error on the main process is raised on
+    every process. Without it, ``rank`` and ``world_size`` describe this
+    process and the caller provides the barriers between the low-level steps
+    (:meth:`begin_split`, :meth:`rows_done`, :meth:`open_rows`, :meth:`commit`,
+    :meth:`finish_split`).
 
     Parameters
     ----------
@@ -207,24 +101,55 @@ class EmbeddingStoreWriter:
         Replace a store with another identity (only the store's own files are
         removed).
     rank, world_size : int, default=0, 1
-        This process and the number of processes sharing the store.
+        This process and the number of processes sharing the store (taken from
+        ``dist`` when it is given).
     extra : dict, optional
         More manifest fields (dataset description, run options).
+    head : tuple (coef, intercept, classes), optional
+        The backbone's own last layer, saved by the main process as ``head.npz``
+        (see :meth:`write_head`).
+    dist : featurizers.runtime.Distributed, optional
+        The process group the writer coordinates.
+    commit_every : float, optional
+        Seconds between progress commits of a :class:`RowBlock` (default 1.0, env
+        ``NT_FEATURIZE_COMMIT_EVERY``).
     """
 
     def __init__(self, out_dir, identity, dim, *, dtype="float32", overwrite=False,
-                 rank=0, world_size=1, extra=None):
+                 rank=0, world_size=1, extra=None, head=None, dist=None, commit_every=None):
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         self.out_dir = os.fspath(out_dir)
         self.dim = int(dim)
         self.dtype = dtype
-        self.rank, self.world_size = rank, world_size
+        self._group = OneProcess(rank, world_size) if dist is None else dist
+        self.rank, self.world_size = self._group.rank, self._group.world_size
+        if commit_every is None:
+            commit_every = float(os.environ.get("NT_FEATURIZE_COMMIT_EVERY", 1.0))
+        self.commit_every = commit_every
+        # a pause after each commit, so that tests can kill a run between two commits
+        self.pause_after_commit = float(os.environ.get("NT_FEATURIZE_PAUSE_AFTER_COMMIT", 0))
         self.identity = json.loads(json.dumps(dict(identity, dtype=dtype, dim=self.dim),
                                               default=_json_default))
         self._path = os.path.join(self.out_dir, MANIFEST)
-        if rank == 0:
+
+        def open_as_main():
             self._open_as_main(overwrite, extra or {})
+            if head is not None:
+                self.write_head(*head)
+
+        if dist is None:
+            if self.is_main:
+                open_as_main()
+        else:
+            on_main(dist, open_as_main)
+            if not self.is_main:
+                self.reload()
+
+    @property
+    def is_main(self):
+        """Whether this process writes the manifest, the head and the labels (rank 0)."""
+        return self.rank == 0
 
     # -- manifest ---------------------------------------------------------
     def _open_as_main(self, overwrite, extra):
@@ -350,6 +275,43 @@ class EmbeddingStoreWriter:
         self._save_manifest()
         return info
 
+    # -- the collective steps: every process calls them, in the same order ------
+    def start_split(self, split, ids, y, groups=None, *, skipped=(), options=None, align=1):
+        """Prepare ``split`` on the main process, then give this process its rows.
+
+        The main process runs :meth:`begin_split` while the others wait (they
+        re-read the manifest after it). The ``len(y)`` rows are cut into one
+        contiguous block per process at multiples of ``align`` (the encoder's
+        ``align(batch_size)``), so that blocks and resumes start where the
+        batches of a single process start.
+
+        Returns
+        -------
+        RowBlock
+            This process's rows ``[lo, hi)``; ``done`` of them were committed by
+            an earlier run.
+        """
+        on_main(self._group, lambda: self.begin_split(split, ids, y, groups, skipped=skipped,
+                                                       options=options))
+        if not self.is_main:
+            self.reload()
+        lo, hi = self._group.block(len(y), align)
+        # rows_done counts a complete split's rows up to its end, past this block's
+        return RowBlock(self, split, lo, hi, min(self.rows_done(split, lo), hi - lo))
+
+    def end_split(self, block):
+        """Wait for every process, mark the split complete (main process) and return the
+        number of rows all processes embedded in this run."""
+        self._group.barrier()
+        if self.is_main:
+            self.finish_split(block.split)
+        return self._group.total(block.hi - block.lo - block.done)
+
+    def close(self):
+        """Wait until every process is done with the store."""
+        self._group.barrier()
+
+    # -- the low-level steps -----------------------------------------------------
     def _progress_path(self, split):
         return os.path.join(self.out_dir, split, f"progress.rank{self.rank}.json")
 
