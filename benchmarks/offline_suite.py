@@ -99,7 +99,8 @@ def tint(gray, attribute, rng):
 
 
 def write_image_split(folder, split, gray, y, attribute, size, rows):
-    """Write tinted PNGs of ``gray[rows]``; returns metadata rows (path, label, group, split, id)."""
+    """Write tinted PNGs of ``gray[rows]``; returns metadata rows (path, label, group, split,
+    id)."""
     from PIL import Image
 
     out = []
@@ -257,7 +258,8 @@ def build_wordnet(cache, out_dir):
 
         def load(self, split):
             r = rows[split]
-            return SplitData(ids=r.astype(str), inputs=list(texts[r]), y=y[r], groups=2 * y[r] + water[r])
+            return SplitData(ids=r.astype(str), inputs=list(texts[r]), y=y[r],
+                             groups=2 * y[r] + water[r])
 
     reader = WordNetReader(
         name="wordnet", modality="text", root=str(WORDNET_NOUNS),

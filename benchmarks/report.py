@@ -1,5 +1,6 @@
 """Tables (Markdown) and figures (PNG) of a benchmark run, in the paper's formats."""
 
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .methods import ABLATION_TABLE, ABLATIONS, DIAGNOSTICS, MAIN_METHODS, VARIANT_TABLE, VARIANTS
+from .tables import markdown_table, mean_std_cell, percent, signed_percent, yes_no
 
 REGIME_NAMES = {
     "val_balanced": "validation balanced within class (as Waterbirds)",
@@ -27,45 +29,33 @@ def _by(records, *keys):
     return out
 
 
-def _ms(values):
-    v = 100 * np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} +- {v.std():.1f}"
-
-
-def _yes(flag):
-    return "Yes" if flag else "No"
+# the runner's reports are plain ASCII ("+-"); the reproduction's print the paper's "\u00b1"
+_ms = functools.partial(mean_std_cell, pm="+-")
 
 
 def main_table(records, dataset, regime, methods):
     groups = _by(records, "dataset", "regime", "method")
-    lines = [
-        "| method | train groups | val groups | WGA | Avg | Gap | masked % |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for m in methods:
-        rows = groups.get((dataset, regime, m.name))
-        if not rows:
+        runs = groups.get((dataset, regime, m.name))
+        if not runs:
             continue
-        masked = [r["masked_fraction"] for r in rows if "masked_fraction" in r]
-        lines.append(
-            f"| {m.name} | {_yes(m.train_groups)} | {_yes(m.val_groups)} | "
-            f"{_ms([r['wga'] for r in rows])} | {_ms([r['avg'] for r in rows])} | "
-            f"{_ms([r['gap'] for r in rows])} | {_ms(masked) if masked else '-'} |"
-        )
-    return "\n".join(lines)
+        masked = [r["masked_fraction"] for r in runs if "masked_fraction" in r]
+        rows.append([m.name, yes_no(m.train_groups), yes_no(m.val_groups),
+                     _ms([r["wga"] for r in runs]), _ms([r["avg"] for r in runs]),
+                     _ms([r["gap"] for r in runs]), _ms(masked) if masked else "-"])
+    return markdown_table(
+        ["method", "train groups", "val groups", "WGA", "Avg", "Gap", "masked %"], rows)
 
 
 def selection_table(records, dataset, regime):
     """SFit-selected vs oracle (validation WGA, uses groups) vs last epoch."""
-    lines = [
-        "| method | SFit-selected | oracle (val WGA) | last epoch | rank corr. SFit vs val WGA |",
-        "|---|---|---|---|---|",
-    ]
-    for (d, v, name), rows in sorted(_by(records, "dataset", "regime", "method").items()):
-        if d != dataset or v != regime or "epochs" not in rows[0]:
+    rows = []
+    for (d, v, name), runs in sorted(_by(records, "dataset", "regime", "method").items()):
+        if d != dataset or v != regime or "epochs" not in runs[0]:
             continue
         sel, orc, last, rho = [], [], [], []
-        for r in rows:
+        for r in runs:
             e = r["epochs"]
             test = np.asarray(e["test_wga"])
             sel.append(test[e["selected"]])
@@ -74,8 +64,9 @@ def selection_table(records, dataset, regime):
             if np.ptp(e["sfit"]) > 0 and np.ptp(e["val_wga"]) > 0:
                 rho.append(spearmanr(e["sfit"], e["val_wga"]).statistic)
         rho_text = f"{np.mean(rho):+.2f}" if rho else "n/a (constant)"
-        lines.append(f"| {name} | {_ms(sel)} | {_ms(orc)} | {_ms(last)} | {rho_text} |")
-    return "\n".join(lines)
+        rows.append([name, _ms(sel), _ms(orc), _ms(last), rho_text])
+    return markdown_table(["method", "SFit-selected", "oracle (val WGA)", "last epoch",
+                           "rank corr. SFit vs val WGA"], rows)
 
 
 def variants_summary(records):
@@ -83,22 +74,19 @@ def variants_summary(records):
     difference to ERM: the two figures the recommended configuration is judged by."""
     columns = sorted({(r["dataset"], r["regime"]) for r in records})
     groups = _by(records, "dataset", "regime", "method")
-    erm = {col: np.mean([r["wga"] for r in groups.get((*col, "ERM"), [])] or [np.nan]) for col in columns}
-    lines = ["| variant | " + " | ".join(f"{d} / {v}" for d, v in columns)
-             + " | mean | mean - ERM's | worst difference to ERM |",
-             "|---" * (len(columns) + 4) + "|"]
+    erm = {col: np.mean([r["wga"] for r in groups.get((*col, "ERM"), [])] or [np.nan])
+           for col in columns}
+    rows = []
     for name in VARIANT_TABLE:
         if not any((*col, name) in groups for col in columns):
             continue
         means = [np.mean([r["wga"] for r in groups[(*col, name)]]) if (*col, name) in groups
                  else np.nan for col in columns]
         diffs = [m - erm[col] for m, col in zip(means, columns)]
-        lines.append(
-            f"| {name} | " + " | ".join(f"{100 * m:.1f}" for m in means)
-            + f" | {100 * np.nanmean(means):.1f} | {100 * np.nanmean(diffs):+.1f}"
-            + f" | {100 * np.nanmin(diffs):+.1f} |"
-        )
-    return "\n".join(lines)
+        rows.append([name, *(percent(m) for m in means), percent(np.nanmean(means)),
+                     signed_percent(np.nanmean(diffs)), signed_percent(np.nanmin(diffs))])
+    return markdown_table(["variant", *(f"{d} / {v}" for d, v in columns), "mean",
+                           "mean - ERM's", "worst difference to ERM"], rows)
 
 
 def summary(results):
@@ -106,15 +94,15 @@ def summary(results):
     records = results["records"]
     columns = sorted({(r["dataset"], r["regime"]) for r in records})
     groups = _by(records, "dataset", "regime", "method")
-    head = "| method | " + " | ".join(f"{d} / {v}" for d, v in columns) + " |"
-    lines = [head, "|---" * (len(columns) + 1) + "|"]
+    rows = []
     for m in MAIN_METHODS:
         cells = []
         for d, v in columns:
-            rows = groups.get((d, v, m.name))
-            cells.append(_ms([r["wga"] for r in rows]) if rows else "-")
-        lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
-    return "Test worst-group accuracy (%), mean +- std over seeds\n\n" + "\n".join(lines)
+            runs = groups.get((d, v, m.name))
+            cells.append(_ms([r["wga"] for r in runs]) if runs else "-")
+        rows.append([m.name, *cells])
+    table = markdown_table(["method", *(f"{d} / {v}" for d, v in columns)], rows)
+    return "Test worst-group accuracy (%), mean +- std over seeds\n\n" + table
 
 
 def plot_group_bars(path, records, dataset, regime):
@@ -126,11 +114,13 @@ def plot_group_bars(path, records, dataset, regime):
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 4))
     width = 0.8 / len(group_ids)
     for j, g in enumerate(group_ids):
-        means = [100 * np.mean([r["group_acc"][g] for r in groups[(dataset, regime, n)]]) for n in names]
+        means = [100 * np.mean([r["group_acc"][g] for r in groups[(dataset, regime, n)]])
+                 for n in names]
         ax.bar(np.arange(len(names)) + j * width, means, width, label=f"group {g}")
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
     ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set(ylabel="test accuracy (%)", title=f"{dataset}: per-group accuracy ({regime})", ylim=(0, 100))
+    ax.set(ylabel="test accuracy (%)", title=f"{dataset}: per-group accuracy ({regime})",
+           ylim=(0, 100))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -140,7 +130,8 @@ def plot_group_bars(path, records, dataset, regime):
 def plot_epochs(path, records, dataset, regime, method="NeuronTune"):
     import matplotlib.pyplot as plt
 
-    rows = [r for r in records if (r["dataset"], r["regime"], r["method"]) == (dataset, regime, method)]
+    rows = [r for r in records
+            if (r["dataset"], r["regime"], r["method"]) == (dataset, regime, method)]
     if not rows or "epochs" not in rows[0]:
         return False
     e = rows[0]["epochs"]
@@ -149,7 +140,8 @@ def plot_epochs(path, records, dataset, regime, method="NeuronTune"):
     ax.plot(epochs, 100 * np.asarray(e["val_wga"]), label="val WGA (uses groups)")
     ax.plot(epochs, 100 * np.asarray(e["test_wga"]), label="test WGA")
     ax.axvline(e["selected"] + 1, color="black", linestyle=":", label="SFit-selected")
-    ax.set(xlabel="epoch", ylabel="WGA (%)", title=f"{dataset} ({regime}), {method}, seed {rows[0]['seed']}")
+    ax.set(xlabel="epoch", ylabel="WGA (%)",
+           title=f"{dataset} ({regime}), {method}, seed {rows[0]['seed']}")
     ax2 = ax.twinx()
     ax2.plot(epochs, e["sfit"], color="gray", label="SFit")
     ax2.set_ylabel("SFit")
@@ -180,8 +172,8 @@ def plot_dimensions(path, model, X, y, y_pred, title):
             if wrong.any():
                 ax.hist(A[wrong, k], bins=30, alpha=0.6, density=True, label="misclassified")
             kind = "most" if j < 3 else "least"
-            ax.set_title(f"class {model.classes_[c]}: dim {k} ({kind} biased)\ns = {scores[k, c]:+.3f}",
-                         fontsize=9)
+            ax.set_title(f"class {model.classes_[c]}: dim {k} ({kind} biased)\n"
+                         f"s = {scores[k, c]:+.3f}", fontsize=9)
             ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()

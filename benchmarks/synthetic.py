@@ -31,6 +31,7 @@ Run ``python -m benchmarks.synthetic --out DIR``.
 import argparse
 import json
 import logging
+import sys
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,9 +39,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .methods import RECOMMENDED
 from nt_sklearn import NeuronTuneClassifier
 from nt_sklearn.metrics import mean_accuracy, worst_group_accuracy
+
+from ._cli import add_debug_flag, guarded, setup_logging
+from .methods import RECOMMENDED
+from .tables import markdown_table, percent
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +102,8 @@ def run(config, n_epochs=40):
         nt.fit(val[0], val[1], X_tune=train[0], y_tune=train[1])
 
     # the configuration recommended beyond the paper (README): halves of the validation split
-    recommended = NeuronTuneClassifier(erm, n_epochs=n_epochs, random_state=config.seed, **RECOMMENDED)
+    recommended = NeuronTuneClassifier(erm, n_epochs=n_epochs, random_state=config.seed,
+                                       **RECOMMENDED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         recommended.fit(val[0], val[1])
@@ -122,15 +127,12 @@ def run(config, n_epochs=40):
 
 
 def format_report(results):
-    lines = [
-        "| model | train avg | train WGA | test avg | test WGA |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in results["models"].items():
-        lines.append(
-            f"| {name} | {100 * r['train_avg']:.1f} | {100 * r['train_wga']:.1f} | "
-            f"{100 * r['test_avg']:.1f} | {100 * r['test_wga']:.1f} |"
-        )
+    """The Markdown table of the figures, then the flagged dimensions and their scores."""
+    table = markdown_table(
+        ["model", "train avg", "train WGA", "test avg", "test WGA"],
+        [[name, *(percent(r[k]) for k in ("train_avg", "train_wga", "test_avg", "test_wga"))]
+         for name, r in results["models"].items()])
+    lines = [table]
     scores = "; ".join(
         f"{dim}: " + ", ".join(f"{s:+.3f}" for s in v)
         for dim, v in results["spuriousness_scores"].items()
@@ -193,7 +195,9 @@ def plot_figure(path, splits, erm, nt):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """The argument parser of ``python -m benchmarks.synthetic``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.synthetic",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/synthetic"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-epochs", type=int, default=40)
@@ -206,12 +210,17 @@ def build_parser():
         help="attribute coded as presence (0/1, default) or sign (-1/+1)",
     )
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
-    return parser
+    return add_debug_flag(parser)
 
 
 def main(argv=None):
+    """Entry point; returns the process exit code (2 after an expected error)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(logging.INFO)
+    return guarded("synthetic", lambda: _run(args), debug=args.debug)
+
+
+def _run(args):
     config = SyntheticConfig(seed=args.seed, spurious_coding=args.spurious_coding,
                              p_val=0.5 if args.balanced_val else 0.95)
     if args.spurious_coding == "signed":
@@ -220,12 +229,14 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     report = format_report(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    (args.out / "report.md").write_text("# Synthetic experiment (paper Section 5.3)\n\n" + report + "\n")
+    (args.out / "report.md").write_text(
+        "# Synthetic experiment (paper Section 5.3)\n\n" + report + "\n")
     if not args.no_figure:
         plot_figure(args.out / "figure2.png", splits, erm, nt)
     print(report)
-    print(f"\nWrote {args.out}/results.json, report.md" + ("" if args.no_figure else ", figure2.png"))
+    print(f"\nWrote {args.out}/results.json, report.md"
+          + ("" if args.no_figure else ", figure2.png"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -84,7 +84,8 @@ class TorchNeuronTune:
         self.coef, self.intercept = coef, intercept
         self.threshold = threshold
         self.learning_rate, self.momentum, self.weight_decay = learning_rate, momentum, weight_decay
-        self.batch_size, self.batches_per_epoch, self.n_epochs = batch_size, batches_per_epoch, n_epochs
+        self.batch_size, self.batches_per_epoch = batch_size, batches_per_epoch
+        self.n_epochs = n_epochs
         self.eval_batch_size, self.seed = eval_batch_size, seed
 
     def _predict_loader(self, model, loader):
@@ -103,7 +104,8 @@ class TorchNeuronTune:
 
         X_id_t = torch.from_numpy(np.asarray(X_id, dtype=np.float32))
         y_id_t = torch.from_numpy(np.asarray(y_id, dtype=np.int64))
-        id_loader = DataLoader(TensorDataset(X_id_t), batch_size=self.eval_batch_size, shuffle=False)
+        id_loader = DataLoader(TensorDataset(X_id_t), batch_size=self.eval_batch_size,
+                               shuffle=False)
         A_id = X_id_t.abs()
 
         # identification with the reference head
@@ -118,7 +120,8 @@ class TorchNeuronTune:
         y_tune_t = torch.from_numpy(np.asarray(y_tune, dtype=np.int64))
         tune = TensorDataset(torch.from_numpy(np.asarray(X_tune, dtype=np.float32)), y_tune_t)
         counts = torch.bincount(y_tune_t, minlength=n_classes).double()
-        sampler = WeightedRandomSampler(1.0 / counts[y_tune_t], self.batches_per_epoch * self.batch_size,
+        sampler = WeightedRandomSampler(1.0 / counts[y_tune_t],
+                                        self.batches_per_epoch * self.batch_size,
                                         replacement=True, generator=g)
         loader = DataLoader(tune, batch_size=self.batch_size, sampler=sampler)
         optimizer = torch.optim.SGD(model.parameters(), lr=self.learning_rate,

@@ -47,10 +47,11 @@ def test_image_rendering_is_the_same_in_every_process(tmp_path):
     import subprocess
     import sys
 
-    code = ("import numpy as np; from pathlib import Path; from benchmarks import offline_suite as o; "
+    code = ("import numpy as np; from pathlib import Path; "
+            "from benchmarks import offline_suite as o; "
             "g = np.random.default_rng(0).random((4, 8, 8)); "
-            "o.write_image_split(Path(r'{}'), 'val', g, np.array([0, 1, 0, 1]), np.array([0, 1, 1, 0]), "
-            "16, np.arange(4))")
+            "o.write_image_split(Path(r'{}'), 'val', g, np.array([0, 1, 0, 1]), "
+            "np.array([0, 1, 1, 0]), 16, np.arange(4))")
     for run in ("a", "b"):  # separate processes: different str hash seeds
         subprocess.run([sys.executable, "-c", code.format(tmp_path / run)], check=True,
                        env={"PYTHONHASHSEED": "random", "PATH": ""}, cwd=Path(__file__).parents[2])

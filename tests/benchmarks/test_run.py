@@ -63,15 +63,19 @@ def test_variants_table_and_group_label_diagnostic(small_store, tmp_path):
     assert "worst difference to ERM" in report
 
 
-def test_store_without_groups_is_refused(tmp_path):
+def test_store_without_groups_is_refused(tmp_path, capsys):
     from featurizers.store import EmbeddingStoreWriter
 
     writer = EmbeddingStoreWriter(tmp_path / "s", {"model": "toy"}, 2)
     for name in ("train", "val", "test"):
         writer.begin_split(name, ["a", "b"], [0, 1])
         writer.finish_split(name)
+    argv = ["--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--jobs", "1"]
+    assert run_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("run: error: ") and "has no groups" in err
     with pytest.raises(ValueError, match="has no groups"):
-        run_main(["--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--jobs", "1"])
+        run_main([*argv, "--debug"])
 
 
 def test_split_recipes():

@@ -63,12 +63,12 @@ def test_presets_are_table_9():
 
 def test_schedules():
     cfg = {"epochs": 4, "schedule": "cosine", "milestones": []}
-    f = [train_erm.lr_factor(s, 10, cfg) for s in (0, 20, 40)]
+    f = [train_erm.lr_factor(s, 10, **cfg) for s in (0, 20, 40)]
     assert f == pytest.approx([1.0, 0.5, 0.0])
     cfg.update(schedule="linear")
-    assert train_erm.lr_factor(10, 10, cfg) == pytest.approx(0.75)
+    assert train_erm.lr_factor(10, 10, **cfg) == pytest.approx(0.75)
     cfg.update(schedule="multistep", milestones=[1, 3])
-    assert [train_erm.lr_factor(s, 10, cfg) for s in (9, 10, 29, 30)] == \
+    assert [train_erm.lr_factor(s, 10, **cfg) for s in (9, 10, 29, 30)] == \
         pytest.approx([1.0, 0.1, 0.1, 0.01])
 
 
@@ -112,8 +112,10 @@ def test_checkpoint_loads_in_the_featurizer_with_its_head(uninterrupted):
 def test_changed_settings_are_refused(waterbirds, uninterrupted, capsys):
     argv = _argv(waterbirds, uninterrupted)
     argv[argv.index("--epochs") + 1] = str(EPOCHS + 1)
-    assert train_erm.main(argv) == 1
-    assert "other settings" in capsys.readouterr().err
+    assert train_erm.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_erm: error: ") and "other settings" in err
+    assert "Traceback" not in err and err.count("\n") == 1
 
 
 def test_resume_after_kill_gives_the_same_weights(waterbirds, uninterrupted, tmp_path):
