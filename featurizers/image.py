@@ -30,8 +30,11 @@ class BadImageError(ValueError):
     """An image file is missing or cannot be decoded; the message names the file."""
 
 
-def _open_rgb(path):
+def open_rgb(path):
+    """The image at ``path`` (or a PIL image) as an RGB PIL image; :class:`BadImageError`
+    naming the file when it is missing or cannot be decoded."""
     from PIL import Image
+
     if isinstance(path, Image.Image):  # encode() takes PIL images as well as paths
         return path.convert("RGB")
     try:
@@ -43,7 +46,7 @@ def _open_rgb(path):
 
 def _decodes(path):
     try:
-        _open_rgb(path)
+        open_rgb(path)
         return True
     except BadImageError:
         return False
@@ -73,7 +76,7 @@ class ImageFiles:
         return len(self.paths)
 
     def __getitem__(self, i):
-        return self.transform(_open_rgb(self.paths[i]))
+        return self.transform(open_rgb(self.paths[i]))
 
 
 def build_transform(model, preprocess="model", image_size=None):

@@ -43,16 +43,16 @@ the class.
 Modules, one per job: :mod:`.data` (the planted data), :mod:`.fit_speed`,
 :mod:`.identification`, :mod:`.memory`, :mod:`.throughput` (the featurizers),
 :mod:`.grid`, :mod:`.markdown` (``perf.md``), :mod:`.timing` (medians, the machine),
-:mod:`.cli`. :mod:`.internals` is the one place that uses private names of
-``nt_sklearn``, to time what the estimator does not report.
+:mod:`.cli`; :mod:`.fit_times` reads where a fit's time goes from the estimator's
+public ``fit_times_`` (no private name of ``nt_sklearn`` is used or patched).
 """
 
 from .cli import build_parser, main
 from .data import SHAPES, Planted, make_planted
 from .fit_speed import bench_fit, fit_ours
 from .grid import GRID, bench_grid, grid_search
+from .fit_times import SfitSeconds, sfit_seconds
 from .identification import bench_identification
-from .internals import SfitSeconds, sfit_seconds
 from .markdown import RESULTS, write_markdown
 from .memory import bench_memory, memory_child
 from .throughput import bench_featurizers, bench_gpu_loader

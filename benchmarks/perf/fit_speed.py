@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 from nt_sklearn.metrics import worst_group_accuracy
 
 from .data import reference_predictions
-from .internals import sfit_seconds
+from .fit_times import sfit_seconds
 from .timing import load_average, set_torch_threads, timed
 
 
@@ -43,7 +43,7 @@ def bench_fit(name, data, report, *, threads, repeats, ref_epochs, n_epochs=40,
     report.add(name, f"ours: {default}fit ({n_epochs} epochs x 200 batches, SFit every epoch)",
                f"{wall:.1f} s wall, {cpu:.1f} s CPU", f"median of {repeats}, {threads} threads, "
                f"load {load_average()}")
-    report.add(name, "ours: time in SFit (presort once + per-epoch scores)",
+    report.add(name, "ours: time in SFit (setup once + per-epoch evaluation, fit_times_)",
                f"{sfit.total:.2f} s = {sfit.total / wall:.0%} of the fit",
                f"presort {sfit.presort:.2f} s, {sfit.calls} calls "
                f"{sfit.per_call * 1e3:.0f} ms each")

@@ -42,7 +42,7 @@ def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_n
     """Images/s and sentences/s, batched and one at a time; the GPU loader where CUDA is."""
     import torch
 
-    from featurizers.image import ImageEncoder, _open_rgb
+    from featurizers.image import ImageEncoder, open_rgb
     from featurizers.text import TextEncoder
 
     name = "featurizers"
@@ -56,7 +56,7 @@ def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_n
         def naive():
             with torch.inference_mode():
                 for p in paths[:n_naive_images]:
-                    x = enc.transform(_open_rgb(p)).unsqueeze(0)
+                    x = enc.transform(open_rgb(p)).unsqueeze(0)
                     enc.model.forward_head(enc.model.forward_features(x), pre_logits=True).numpy()
 
         one_by_one, _, _ = timed(naive)

@@ -88,22 +88,22 @@ def erm_config(args, spec, out):
 
 
 def _encoder(args, spec, checkpoint, dataset_name):
-    """The featurizer of step 2 and a description of its features."""
-    if spec["modality"] == "image":
-        from featurizers.image import ImageEncoder
+    """The featurizer of step 2 (built as ``nt-featurize`` builds it) and its description."""
+    from featurizers import build_encoder
 
+    if spec["modality"] == "image":
         model = args.model or train_erm.PRESETS[args.dataset]["model"]
         paper_size = args.image_size == 224
-        enc = ImageEncoder(model, checkpoint, preprocess="paper" if paper_size else "square",
-                           image_size=None if paper_size else args.image_size,
-                           device=args.device, precision=args.precision, workers=args.workers)
         how = "paper" if paper_size else "square"
+        enc = build_encoder("image", model, weights=checkpoint, device=args.device,
+                            precision=args.precision, preprocess=how,
+                            image_size=None if paper_size else args.image_size,
+                            workers=args.workers)
         return enc, f"{model}, pooled pre-logits, {how} preprocessing"
     import transformers
     from transformers import AutoConfig
 
     from featurizers.cli import DATASET_MAX_LENGTH
-    from featurizers.text import TextEncoder
 
     if args.quiet:
         transformers.utils.logging.set_verbosity_error()
@@ -111,9 +111,8 @@ def _encoder(args, spec, checkpoint, dataset_name):
     cfg = AutoConfig.from_pretrained(checkpoint, local_files_only=True)
     limit = min(getattr(cfg, "max_position_embeddings", 512) or 512, 512)
     max_length = min(DATASET_MAX_LENGTH.get(dataset_name, limit), limit)
-    enc = TextEncoder(checkpoint, pooling=args.pooling, max_length=max_length,
-                      device=args.device, precision=args.precision,
-                      head=args.pooling == "pooler")
+    enc = build_encoder("text", checkpoint, head=args.pooling == "pooler", device=args.device,
+                        precision=args.precision, pooling=args.pooling, max_length=max_length)
     return enc, f"{os.path.basename(os.path.normpath(checkpoint))}, {args.pooling} output"
 
 

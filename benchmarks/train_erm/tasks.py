@@ -24,38 +24,22 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def build_image_model(name, n_classes, init="none", *, trust_checkpoint=False):
     """A timm model with ``n_classes`` outputs, from scratch or from local ImageNet weights.
 
-    The checkpoint loads strictly (whatever its classifier's width), then timm's
-    ``reset_classifier`` gives a fresh classifier for the dataset's classes.
+    ``init`` is resolved by :func:`featurizers.weights.resolve_checkpoint`, the
+    resolver ``nt-featurize --weights`` uses (a file, a named offline source or
+    ``"timm"``'s cached weights); the checkpoint loads strictly (whatever its
+    classifier's width), then timm's ``reset_classifier`` gives a fresh classifier
+    for the dataset's classes.
     """
     timm = require("timm")
-    from featurizers.weights import timm_model_from_checkpoint
+    from featurizers.weights import resolve_checkpoint
 
     if init in (None, "none"):
         return timm.create_model(name, pretrained=False, num_classes=n_classes)
-    path = _initial_weights_file(name, init)
-    model, _ = timm_model_from_checkpoint(name, path, trust_pickle=trust_checkpoint,
-                                          source=f"initial weights {path!r}")
-    model.reset_classifier(n_classes)
-    logger.info("initial weights: %s (classifier reset to %d classes)", path, n_classes)
-    return model
-
-
-def _initial_weights_file(name, init):
-    """The local file ``--init-weights`` names: timm's cached weights for ``"timm"``."""
-    timm = require("timm")
-    from featurizers.weights import timm_cached_file
-
-    if init == "timm":
-        path = timm_cached_file(timm.create_model(name, pretrained=False))
-        if path is None:
-            raise FileNotFoundError(
-                f"timm's pretrained weights for {name!r} are not on this machine (nothing is "
-                "downloaded); pass --init-weights FILE with local ImageNet weights (e.g. "
-                "torchvision's resnet50-0676ba61.pth) or --init-weights none")
-        return path
-    if os.path.isfile(init):
-        return init
-    raise FileNotFoundError(f"--init-weights {init!r} is not a file (nor 'timm' or 'none')")
+    ckpt = resolve_checkpoint(name, init, trust_pickle=trust_checkpoint,
+                              option="--init-weights", what="initial weights")
+    ckpt.model.reset_classifier(n_classes)
+    logger.info("initial weights: %s (classifier reset to %d classes)", ckpt.path, n_classes)
+    return ckpt.model
 
 
 def make_task(cfg, class_names):

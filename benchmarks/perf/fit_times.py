@@ -1,0 +1,59 @@
+"""Where a fit's time goes, read from the estimator's public ``fit_times_``.
+
+``NeuronTuneClassifier.fit`` records the wall-clock seconds of its parts
+(``fit_times_``: reference, SFit setup, identification, tuning, per-epoch SFit).
+perf reads them instead of timing the library's internals from outside.
+"""
+
+import statistics
+from dataclasses import dataclass
+
+from .timing import timed
+
+
+@dataclass
+class SfitSeconds:
+    """The SFit work of one fit (medians over the timed repeats)."""
+
+    total: float  # seconds in SFit: the setup plus every per-epoch evaluation
+    presort: float  # seconds building the presorted scorer, once per fit
+    calls: int  # per-epoch evaluations (one per epoch)
+    per_call: float  # seconds per evaluation
+
+
+def sfit_seconds(fit, repeats):
+    """Time ``fit()`` (a NeuronTune-family fit) as :func:`~.timing.timed` does, and its SFit work.
+
+    Returns ``(median wall s, median CPU s, last fitted model, SfitSeconds)``.
+    """
+    times = []
+
+    def run():
+        model = fit()
+        times.append(model.fit_times_)
+        return model
+
+    wall, cpu, model = timed(run, repeats)
+    setup = statistics.median(t["sfit_setup"] for t in times)
+    epochs = statistics.median(t["sfit"] for t in times)
+    return wall, cpu, model, SfitSeconds(total=setup + epochs, presort=setup,
+                                         calls=model.n_iter_,
+                                         per_call=epochs / max(model.n_iter_, 1))
+
+
+def tuning_seconds_per_step(X_tune, y_tune, X_id, y_id, head, n_steps, seed):
+    """Seconds per mini-batch step of one tuning epoch of ``n_steps`` batches on ``X_tune``.
+
+    A one-epoch ``NeuronTuneClassifier`` fit with the reference ``head``; its
+    ``fit_times_["tune"]`` covers the batch reads and the gradient steps only.
+    """
+    import warnings
+
+    from nt_sklearn import NeuronTuneClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = NeuronTuneClassifier(head, n_epochs=1, batches_per_epoch=n_steps,
+                                   random_state=seed).fit(X_id, y_id, X_tune=X_tune,
+                                                          y_tune=y_tune)
+    return clf.fit_times_["tune"] / n_steps
