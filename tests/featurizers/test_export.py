@@ -215,3 +215,23 @@ def test_transformers_export_refuses_embeddings_the_head_does_not_read(text_stor
     with pytest.raises(ExportError, match="needs a store made by an image model"):
         check_exportable(base / "pooler", "timm")
     assert sorted(os.listdir(tmp_path)) == ["other"]
+
+
+def test_nt_tune_exports_a_timm_checkpoint_from_the_command_line(image_store, tmp_path, capsys):
+    import timm
+
+    from featurizers.tune import main
+
+    base, _ = image_store
+    argv = [str(base / "store"), "--method", "class-balanced", "--param", "n_epochs=2",
+            "--name", "cli", "--export", "timm", "--export-to", str(tmp_path / "m.pth")]
+    assert main(argv) == 2  # the store was made from a file: its path is needed
+    assert "--weights PATH" in capsys.readouterr().err
+    assert main([*argv, "--weights", str(base / "erm.pth")]) == 0
+    out = capsys.readouterr().out
+    assert "reference: the store's head.npz" in out and "exported (timm)" in out
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=2,
+                              checkpoint_path=str(tmp_path / "m.pth"))
+    with np.load(base / "store" / "heads" / "cli.npz") as z:
+        np.testing.assert_allclose(model.get_classifier().weight.detach().numpy(), z["coef"],
+                                   rtol=1e-6, atol=1e-7)
