@@ -27,16 +27,13 @@ written files by loading them back; otherwise it refuses with the reason and
 writes nothing. Files are written to a temporary name and renamed into place.
 """
 
-import contextlib
 import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
+from ._atomic import atomic_path, refuse_existing, write_json
 from .runtime import require
 from .store import load_manifest
 
@@ -84,74 +81,6 @@ def head_rows(estimator):
                           f"and intercept ({len(classes)},); got {coef.shape} and "
                           f"{intercept.shape}")
     return coef, intercept, classes
-
-
-# -- atomic writes -----------------------------------------------------------------------
-
-def _refuse_existing(path, overwrite):
-    if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(f"{path!r} exists; choose another path or pass overwrite=True "
-                              "(--overwrite)")
-
-
-@contextlib.contextmanager
-def atomic_path(path, *, overwrite=False, directory=False):
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
-
-    On any error the temporary file (or folder) is removed and ``path`` is left as
-    it was. A folder that replaces another is swapped in by two renames.
-    """
-    path = os.path.abspath(path)
-    _refuse_existing(path, overwrite)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    base = os.path.basename(path)
-    if directory:
-        tmp = tempfile.mkdtemp(prefix=f".{base}.tmp", dir=parent)
-    else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp", suffix=os.path.splitext(base)[1],
-                                   dir=parent)
-        os.close(fd)
-    try:
-        yield tmp
-        # mkstemp and mkdtemp create private files; give the result the usual permissions
-        os.chmod(tmp, (0o777 if directory else 0o666) & ~_umask())
-        if directory and os.path.isdir(path):
-            old = tempfile.mkdtemp(prefix=f".{base}.old", dir=parent)
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path, obj, *, overwrite=True):
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=1, default=_json_default)
-            fh.write("\n")
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.generic, np.ndarray)):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 # -- numpy ----------------------------------------------------------------------------------
@@ -309,7 +238,7 @@ def export_timm_checkpoint(estimator, store_dir, path, *, weights=None, trust_ch
     n_classes = len(classes)
     _check_classes(classes, "timm")
     _check_width(coef, manifest)
-    _refuse_existing(path, overwrite)
+    refuse_existing(path, overwrite)
     name = ident["model"]
     recorded = ident.get("weights") or {}
     ckpt = resolve_checkpoint(name, weights if weights is not None else recorded.get("source"),
@@ -423,7 +352,7 @@ def export_transformers_folder(estimator, store_dir, path, *, backbone=None, ove
     coef, intercept, classes = head_rows(estimator)
     _check_classes(classes, "transformers")
     _check_width(coef, manifest)
-    _refuse_existing(path, overwrite)
+    refuse_existing(path, overwrite)
     source = (ident.get("weights") or {}).get("source")
     folder = os.fspath(backbone) if backbone is not None else _offline_text_models()[source]()
     if not os.path.isdir(folder):

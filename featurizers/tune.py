@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 
+from ._atomic import refuse_existing, write_json
 from .store import EmbeddingStore
 
 __all__ = ["METHODS", "build_parser", "main", "display_names", "tune"]
@@ -78,32 +79,38 @@ def build_parser():
         epilog="Group labels, where the store has them, are used for reporting only (and by "
         "--method dfr, which needs them).")
     p.add_argument("store", help="an embedding store made by nt-featurize")
-    p.add_argument("--method", choices=sorted(METHODS), default="neurontune")
-    p.add_argument("--id-split", help="the held-out split the method identifies on (its X; "
-                   "default: val, as the paper)")
-    p.add_argument("--tune-split", default="train", help="the split the head is tuned on "
-                   "(X_tune; default: train, as the paper); 'none': the method's own fallback, "
-                   "for NeuronTune halves of --id-split (NeuronTune-dagger)")
-    p.add_argument("--eval-splits", nargs="+", help="splits to report (default: all others)")
+    p.add_argument("--method", choices=sorted(METHODS), default="neurontune",
+                   help="the estimator (default: neurontune); dfr fits on group labels, so it "
+                   "needs a store that has them")
+    p.add_argument("--id-split", metavar="SPLIT", help="the held-out split the method "
+                   "identifies on (its X; default: val, as the paper)")
+    p.add_argument("--tune-split", metavar="SPLIT", default="train", help="the split the head "
+                   "is tuned on (X_tune; default: train, as the paper); 'none': the method's own "
+                   "fallback, for NeuronTune halves of --id-split (NeuronTune-dagger)")
+    p.add_argument("--eval-splits", metavar="SPLIT", nargs="+",
+                   help="splits to report (default: all others)")
     p.add_argument("--reference", choices=("auto", "head", "logistic"), default="auto",
                    help="the biased reference model: the store's head.npz (auto: when it "
                    "predicts these classes) or a logistic regression stand-in")
-    p.add_argument("--reference-split", help="where the logistic stand-in is fitted (default: "
-                   "the tuning split; with --tune-split none, train)")
+    p.add_argument("--reference-split", metavar="SPLIT", help="where the logistic stand-in is "
+                   "fitted (default: the tuning split; with --tune-split none, train)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="an estimator parameter, VALUE read as JSON else as a string "
                    "(repeatable), e.g. n_epochs=2, threshold=fdr")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="random_state")
+    p.add_argument("--seed", type=_non_negative_int, default=0,
+                   help="the estimator's random_state (default: 0)")
     p.add_argument("--name", type=_head_name, help="the head's file name under heads/ "
                    "(default: the method)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing head of that name and an existing export")
     e = p.add_argument_group("export")
     e.add_argument("--export", choices=("numpy", "timm", "transformers"))
-    e.add_argument("--export-to", help="the file (numpy, timm) or folder (transformers)")
-    e.add_argument("--weights", help="timm: the backbone's weights file the store was made "
-                   "from (named sources are found by themselves)")
-    e.add_argument("--backbone", help="transformers: the model folder the store was made from")
+    e.add_argument("--export-to", metavar="PATH",
+                   help="the file (numpy, timm) or folder (transformers)")
+    e.add_argument("--weights", metavar="PATH", help="timm: the backbone's weights file the "
+                   "store was made from (named sources are found by themselves)")
+    e.add_argument("--backbone", metavar="DIR",
+                   help="transformers: the model folder the store was made from")
     e.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a weights file holding pickled objects")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
@@ -300,14 +307,14 @@ def tune(args, say=print):
             raise ValueError("--export needs --export-to PATH")
         export.check_exportable(store.path, args.export, weights=args.weights,
                                 backbone=args.backbone)
-        export._refuse_existing(os.path.abspath(args.export_to), args.overwrite)
+        refuse_existing(os.path.abspath(args.export_to), args.overwrite)
     elif args.export_to:
         raise ValueError("--export-to needs --export numpy|timm|transformers")
     name = args.name or args.method
     head_path = os.path.join(store.path, HEADS_DIR, f"{name}.npz")
     report_path = os.path.join(store.path, HEADS_DIR, f"{name}.json")
     for p in (head_path, report_path):
-        export._refuse_existing(p, args.overwrite)
+        refuse_existing(p, args.overwrite)
     id_split, tune_split, evals = _resolve_splits(store, args)
     data = {}
     X_id, y_id, g_id = _load(store, data, id_split)
@@ -362,8 +369,9 @@ def tune(args, say=print):
     if uses_groups:
         groups_note = f"fitting (split {id_split!r}) and reporting"
     say(f"group labels: {groups_note}")
-    class_names = [display_names(store.manifest, classes)[0][int(c)] if np.issubdtype(
-        classes.dtype, np.integer) else str(c) for c in classes]
+    names = display_names(store.manifest, classes)[0] if np.issubdtype(
+        classes.dtype, np.integer) else {}
+    class_names = [names.get(int(c), str(c)) if names else str(c) for c in classes]
     exported = None
     if args.export:
         exported = _export(args, est, store, class_names)
@@ -385,7 +393,7 @@ def tune(args, say=print):
         "versions": _versions(), "seconds": round(time.perf_counter() - t0, 2),
     }
     os.makedirs(os.path.join(store.path, HEADS_DIR), exist_ok=True)
-    export.write_json(report_path, report, overwrite=args.overwrite)
+    write_json(report_path, report, overwrite=args.overwrite)
     try:
         export.export_head_npz(est, head_path, class_names=class_names,
                                overwrite=args.overwrite)

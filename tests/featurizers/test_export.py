@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from featurizers.export import (ExportError, atomic_path, check_exportable, export_head_npz,
+from featurizers._atomic import atomic_path
+from featurizers.export import (ExportError, check_exportable, export_head_npz,
                                 export_timm_checkpoint, export_transformers_folder, head_rows)
 from nt_sklearn import ClassBalancedRetraining, NeuronTuneClassifier
 from tests._featurizer_data import save_timm_checkpoint, save_tiny_bert, write_texts

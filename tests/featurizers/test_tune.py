@@ -167,12 +167,21 @@ def test_bad_input_gets_one_line_errors(tmp_path, capsys):
     assert "no embedding store" in capsys.readouterr().err
 
 
-def test_numpy_export_and_module_entry_point(tmp_path):
+def test_module_entry_point_tunes_and_exports_numpy_without_torch(tmp_path):
     store = write_store(tmp_path / "s")
-    out = subprocess.run(
-        [sys.executable, "-m", "featurizers.tune", str(store), "--param", "n_epochs=2",
-         "--export", "numpy", "--export-to", str(tmp_path / "model.npz")],
-        cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True)
+    code = (
+        "import runpy, sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'timm', 'transformers', 'torchvision'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"sys.argv = ['nt-tune', {str(store)!r}, '--param', 'n_epochs=2', '--export', 'numpy',"
+        f" '--export-to', {str(tmp_path / 'model.npz')!r}]\n"
+        "runpy.run_module('featurizers.tune', run_name='__main__')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "exported (numpy)" in out.stdout
     with np.load(tmp_path / "model.npz") as a, np.load(store / "heads" / "neurontune.npz") as b:
@@ -181,11 +190,12 @@ def test_numpy_export_and_module_entry_point(tmp_path):
 
 def test_a_failed_head_write_leaves_no_report_nor_temporary_file(tmp_path, monkeypatch):
     from featurizers import export
+    from featurizers._atomic import atomic_path
 
     store = write_store(tmp_path / "s")
 
     def broken(*args, **kwargs):
-        with export.atomic_path(args[1]) as tmp:
+        with atomic_path(args[1]) as tmp:
             open(tmp, "wb").write(b"half")
             raise OSError("disk full")
 
