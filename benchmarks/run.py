@@ -7,7 +7,10 @@
 Writes ``results.json`` (one record per dataset x validation regime x method x
 seed), ``report.md`` and PNG figures under ``--out``, and prints the summary
 table. Group labels are used only to evaluate, and by DFR, which needs them
-(its row says so).
+(its row says so). A store given with ``--store`` whose splits have no group
+labels (class labels only) runs the group-free methods and reports per-class
+metrics, with worst-class accuracy in the place of WGA; DFR and the
+group-label diagnostic are left out.
 """
 
 import argparse
@@ -25,23 +28,34 @@ from nt_sklearn.metrics import group_accuracies, mean_accuracy, worst_group_accu
 
 from . import report
 from ._cli import add_debug_flag, guarded, setup_logging
-from .methods import ABLATIONS, DIAGNOSTICS, MAIN_METHODS, VARIANTS, reference_model
+from .methods import (ABLATIONS, DIAGNOSTICS, MAIN_METHODS, VARIANTS, build_methods,
+                      reference_model)
 
 logger = logging.getLogger(__name__)
 
 
-def load_dataset(store_dir):
-    """Splits of a store as in-memory arrays, and the backbone's head (or None)."""
+def load_dataset(store_dir, *, require_groups=True):
+    """Splits of a store as in-memory arrays, and the backbone's head (or None).
+
+    With ``require_groups=False`` a store whose splits have no group labels is
+    accepted (their groups are None); one that has them in some splits only is not.
+    """
     from featurizers.store import EmbeddingStore
 
     store = EmbeddingStore(store_dir)
     data = {}
     for split in store.splits:
         X, y, groups, _ = store.load(split)
-        if groups is None:
+        if groups is None and require_groups:
             raise ValueError(f"{store_dir}: split {split!r} has no groups; they are needed "
                              "to evaluate")
-        data[split] = (np.asarray(X, dtype=np.float32), np.asarray(y), np.asarray(groups))
+        data[split] = (np.asarray(X, dtype=np.float32), np.asarray(y),
+                       None if groups is None else np.asarray(groups))
+    with_groups = sorted(s for s, v in data.items() if v[2] is not None)
+    if with_groups and len(with_groups) < len(data):
+        raise ValueError(f"{store_dir}: splits {with_groups} have group labels and "
+                         f"{sorted(set(data) - set(with_groups))} have none; give every split "
+                         "groups, or none")
     for needed in ("train", "test"):
         if needed not in data:
             raise ValueError(f"{store_dir} has no complete {needed!r} split (has {sorted(data)})")
@@ -50,21 +64,30 @@ def load_dataset(store_dir):
     return data, store.head()
 
 
+def has_groups(data):
+    """Whether the splits of ``data`` carry group labels (all do, or none)."""
+    return all(v[2] is not None for v in data.values())
+
+
 def evaluate(model, data, val, *, train_groups=None):
     """Test metrics of a fitted model; for NeuronTune models also the per-epoch study.
 
-    With ``train_groups`` (the group ids of the training rows) the record also holds
-    ``avg_train_weighted``: the test per-group accuracies weighted by the training group
-    proportions (Waterbirds' usual "mean accuracy"), over the groups the test split has.
+    Every record holds the per-class accuracies (``class_acc``) and the worst of them
+    (``wca``); with group labels also ``wga``, ``group_acc`` and ``gap`` (Avg - WGA),
+    without them ``gap`` is Avg - worst-class accuracy. With ``train_groups`` (the
+    group ids of the training rows) the record also holds ``avg_train_weighted``: the
+    test per-group accuracies weighted by the training group proportions (Waterbirds'
+    usual "mean accuracy"), over the groups the test split has.
     """
     X_te, y_te, g_te = data["test"]
     pred = model.predict(X_te)
-    row = {
-        "wga": worst_group_accuracy(y_te, pred, g_te),
-        "avg": mean_accuracy(y_te, pred),
-        "group_acc": {str(k): v for k, v in group_accuracies(y_te, pred, g_te).items()},
-    }
-    row["gap"] = row["avg"] - row["wga"]
+    class_acc = group_accuracies(y_te, pred, y_te)
+    row = {"avg": mean_accuracy(y_te, pred), "wca": min(class_acc.values()),
+           "class_acc": {str(k): v for k, v in class_acc.items()}}
+    if g_te is not None:
+        row["wga"] = worst_group_accuracy(y_te, pred, g_te)
+        row["group_acc"] = {str(k): v for k, v in group_accuracies(y_te, pred, g_te).items()}
+    row["gap"] = row["avg"] - row.get("wga", row["wca"])
     if train_groups is not None:
         train_groups = np.asarray(train_groups)
         row["avg_train_weighted"] = mean_accuracy(
@@ -78,18 +101,36 @@ def evaluate(model, data, val, *, train_groups=None):
 
 
 def _epoch_study(model, data, val):
-    """Validation and test WGA of every epoch's head beside SFit and the selected epoch."""
+    """Validation and test WGA of every epoch's head beside SFit and the selected epoch
+    (``val_wga``, ``test_wga``); without group labels worst-class accuracy instead
+    (``val_wca``, ``test_wca``)."""
     X_te, y_te, g_te = data["test"]
     X_v, y_v, g_v = data[val]
     classes = model.classes_
-    val_wga, test_wga = [], []
+    key = "wga" if g_te is not None else "wca"
+    # worst-class accuracy is worst-group accuracy with the classes as the groups
+    g_v, g_te = (g_v, g_te) if key == "wga" else (y_v, y_te)
+    val_m, test_m = [], []
     for coef, intercept in zip(model.coef_path_, model.intercept_path_):  # one per epoch
-        val_wga.append(worst_group_accuracy(
+        val_m.append(worst_group_accuracy(
             y_v, classes[np.argmax(X_v @ coef.T + intercept, 1)], g_v))
-        test_wga.append(worst_group_accuracy(
+        test_m.append(worst_group_accuracy(
             y_te, classes[np.argmax(X_te @ coef.T + intercept, 1)], g_te))
-    return {"sfit": model.sfit_history_.tolist(), "val_wga": val_wga, "test_wga": test_wga,
+    return {"sfit": model.sfit_history_.tolist(), f"val_{key}": val_m, f"test_{key}": test_m,
             "selected": int(model.best_epoch_)}
+
+
+def dataset_names(store_dir, data):
+    """``{"classes": {label: name}, "groups": {group: name}}`` for the figures and tables,
+    from the store's manifest (see :func:`featurizers.tune.display_names`); keys are
+    strings, as in the records' ``class_acc`` and ``group_acc``."""
+    from featurizers.store import load_manifest
+    from featurizers.tune import display_names
+
+    _, y, g = data["test"]
+    classes, groups = display_names(load_manifest(store_dir), y, g)
+    return {"classes": {str(k): v for k, v in classes.items()},
+            "groups": {str(k): v for k, v in groups.items()}}
 
 
 def run_one(method, reference, data, val, seed, n_epochs, train_groups=None):
@@ -126,8 +167,11 @@ def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress,
     """Every method of the suite on one dataset; returns the records and the reference model."""
     reference = reference_model(data, head)
     regimes = sorted(s for s in data if s.startswith("val"))
-    methods = (MAIN_METHODS + (ABLATIONS if ablations else [])
-               + (VARIANTS + DIAGNOSTICS if variants else []))
+    groups = has_groups(data)
+    # without group labels: DFR (it fits on them) and the diagnostic (it explains with them)
+    main = MAIN_METHODS if groups else build_methods(groups=False)
+    methods = (main + (ABLATIONS if ablations else [])
+               + (VARIANTS + (DIAGNOSTICS if groups else []) if variants else []))
     # deterministic methods (ERM, DFR's own seeds aside) still run per seed: cheap, uniform
     records = run_methods(methods, reference, data, regimes=regimes, seeds=seeds,
                           n_epochs=n_epochs, jobs=jobs, progress=progress, desc=name)
@@ -136,7 +180,7 @@ def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress,
     return records, reference
 
 
-def plot_identification(path, name, data, reference, regime, n_epochs):
+def plot_identification(path, name, data, reference, regime, n_epochs, class_names=None):
     """The paper's Figs 3-6 for NeuronTune (seed 0) on one validation regime."""
     from nt_sklearn import NeuronTuneClassifier
 
@@ -149,7 +193,7 @@ def plot_identification(path, name, data, reference, regime, n_epochs):
         )
     report.plot_dimensions(path, model, X_v, y_v, reference.predict(X_v),
                            f"{name} ({regime}): reference model's correct vs misclassified "
-                           "samples")
+                           "samples", class_names=class_names)
 
 
 def build_parser():
@@ -195,12 +239,21 @@ def _run(args):
     from tqdm.auto import tqdm
 
     stores, out = _stores(args)
-    records, meta = [], {}
+    records, meta, names = [], {}, {}
     t0 = time.perf_counter()
     for name, store in stores.items():
-        data, head = load_dataset(store)
-        meta[name] = {s: {"rows": len(v[1]), "group_counts": np.bincount(v[2]).tolist()}
-                      for s, v in data.items()}
+        # the suites' stores all have groups; a user's store may have class labels only
+        data, head = load_dataset(store, require_groups=bool(args.suite))
+        if has_groups(data):
+            meta[name] = {s: {"rows": len(v[1]), "group_counts": np.bincount(v[2]).tolist()}
+                          for s, v in data.items()}
+        else:
+            meta[name] = {s: {"rows": len(v[1]), "class_counts": np.bincount(v[1]).tolist()}
+                          for s, v in data.items()}
+            print(f"{name}: no group labels (class labels only); WGA needs group labels, so "
+                  "the report gives per-class metrics and worst-class accuracy, and leaves out "
+                  "DFR and the group-label diagnostic")
+        names[name] = dataset_names(store, data)
         rows, reference = run_dataset(name, data, head, seeds=list(range(args.seeds)),
                                       n_epochs=args.epochs, jobs=args.jobs,
                                       ablations=not args.no_ablations, progress=tqdm,
@@ -209,10 +262,10 @@ def _run(args):
         out.mkdir(parents=True, exist_ok=True)
         regime = sorted(s for s in data if s.startswith("val"))[0]
         plot_identification(out / f"{name}_dimensions.png", name, data, reference, regime,
-                            args.epochs)
+                            args.epochs, class_names=names[name]["classes"])
     out.mkdir(parents=True, exist_ok=True)
     results = {"config": {"seeds": args.seeds, "epochs": args.epochs, "suite": args.suite},
-               "datasets": meta, "records": records,
+               "datasets": meta, "names": names, "records": records,
                "seconds": round(time.perf_counter() - t0, 1)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     text = report.write(results, out, stores)

@@ -4,6 +4,7 @@ Imports numpy, scipy, scikit-learn and joblib only (never torch).
 """
 
 from . import metrics
+from . import plotting
 from ._head import LinearHead
 from ._neurontune import NeuronTuneClassifier
 from ._scorer import SFitScorer
@@ -33,6 +34,7 @@ __all__ = [
     "SFitScorer",
     "__version__",
     "metrics",
+    "plotting",
     "select_biased_features",
     "sfit",
     "spuriousness_scores",

@@ -63,18 +63,52 @@ def test_variants_table_and_group_label_diagnostic(small_store, tmp_path):
     assert "worst difference to ERM" in report
 
 
-def test_store_without_groups_is_refused(tmp_path, capsys):
+def _toy_store(out, groups):
     from featurizers.store import EmbeddingStoreWriter
 
-    writer = EmbeddingStoreWriter(tmp_path / "s", {"model": "toy"}, 2)
-    for name in ("train", "val", "test"):
-        writer.begin_split(name, ["a", "b"], [0, 1])
+    rng = np.random.default_rng(0)
+    writer = EmbeddingStoreWriter(out, {"model": "toy"}, 5,
+                                  extra={"dataset": {"class_names": ["animal", "plant"]}})
+    for name, n, p in (("train", 600, 0.95), ("val", 201, 0.5), ("test", 300, 0.5)):
+        X, y, g = make_spurious(n, p, rng)
+        writer.begin_split(name, np.arange(n).astype(str), y, g if groups(name) else None)
+        rows = writer.open_rows(name)
+        rows[:] = X
+        writer.commit(name, rows, 0, n)
         writer.finish_split(name)
-    argv = ["--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--jobs", "1"]
+    return out
+
+
+def test_store_without_groups_runs_the_group_free_methods(tmp_path, capsys):
+    store = _toy_store(tmp_path / "s", groups=lambda split: False)
+    out = tmp_path / "o"
+    assert run_main(["--store", str(store), "--out", str(out), "--seeds", "1", "--epochs", "2",
+                     "--no-ablations", "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "WGA needs group labels" in printed and "Test worst-class accuracy" in printed
+    results = json.loads((out / "results.json").read_text())
+    methods = {r["method"] for r in results["records"]}
+    assert {"ERM", "NeuronTune", "AFR", "recommended without the mask (half val)"} <= methods
+    assert not methods & {"DFR", "diagnostic: mask from group labels"}
+    for r in results["records"]:
+        assert "wga" not in r and set(r["class_acc"]) == {"0", "1"}
+        assert r["wca"] == min(r["class_acc"].values())
+    nt = next(r for r in results["records"] if r["method"] == "NeuronTune")
+    assert len(nt["epochs"]["val_wca"]) == 2
+    report = (out / "report.md").read_text()
+    assert "no group labels (class labels only)" in report and "| DFR |" not in report
+    assert "| method | animal | plant |" in report  # the per-class table, classes by name
+    assert "worst-class acc." in report and "oracle (val worst-class acc.)" in report
+    assert (out / "s_val_classes.png").exists() and (out / "s_val_epochs.png").exists()
+
+
+def test_store_with_groups_in_some_splits_only_is_refused(tmp_path, capsys):
+    store = _toy_store(tmp_path / "s", groups=lambda split: split != "val")
+    argv = ["--store", str(store), "--out", str(tmp_path / "o"), "--jobs", "1"]
     assert run_main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("run: error: ") and "has no groups" in err
-    with pytest.raises(ValueError, match="has no groups"):
+    assert err.startswith("run: error: ") and "['val'] have none" in err
+    with pytest.raises(ValueError, match="give every split groups, or none"):
         run_main([*argv, "--debug"])
 
 
