@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ._fingerprint import input_fingerprints
 from .runtime import Distributed
 from .store import EmbeddingStoreWriter
 
@@ -63,7 +64,17 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
     -------
     summary : dict
         ``out_dir``, ``dim``, ``dtype``, ``head`` and per split ``rows``, ``skipped``,
-        ``seconds``, ``rows_per_s``.
+        ``embedded``, ``seconds``, ``rows_per_s`` and ``rewritten`` (labels and group
+        ids rewritten in place, e.g. ``{"labels": 3}``); ``rewritten`` also at the top
+        level for every split of the store, those not embedded in this run included.
+
+    Notes
+    -----
+    A re-run checks each split of the store before resuming it (see
+    :class:`featurizers.store.EmbeddingStoreWriter`): rows whose inputs changed
+    since they were embedded are refused (``overwrite=True`` embeds the split
+    again); changed labels and groups are rewritten in place, in the other
+    splits of the store too.
     """
     dist = dist or Distributed()
     if progress is None:
@@ -88,9 +99,11 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
             idx = np.flatnonzero(keep)
             inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
             groups = None if groups is None else np.asarray(groups)[idx]
+        # the main process alone checks the inputs against the store's record of them
+        fingerprint = input_fingerprints(inputs, encoder.modality) if writer.is_main else None
         block = writer.start_split(split, ids, y, groups, skipped=skipped,
                                    options={"batch_size": int(batch_size)},
-                                   align=encoder.align(batch_size))
+                                   align=encoder.align(batch_size), fingerprint=fingerprint)
         if block.todo:
             logger.info("split %r: rows %d..%d of %d%s", split, block.pos, block.hi, len(y),
                         f" (resuming after {block.done})" if block.done else "")
@@ -107,6 +120,14 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
         dt = time.perf_counter() - t0
         summary["splits"][split] = {"rows": len(y), "skipped": len(skipped),
                                     "embedded": embedded, "seconds": round(dt, 3),
-                                    "rows_per_s": round(embedded / dt, 1) if dt else None}
+                                    "rows_per_s": round(embedded / dt, 1) if dt else None,
+                                    "rewritten": writer.changes.get(split, {})}
+    # The manifest now describes the dataset as it is (class names included): the
+    # labels of the store's other splits follow, so that they keep matching it.
+    for split in [s for s in writer.manifest["splits"] if s not in splits]:
+        if split in reader.splits():
+            data = reader.load(split)
+            writer.refresh_labels(split, data.ids, data.y, data.groups)
+    summary["rewritten"] = writer.changes
     writer.close()
     return summary
