@@ -29,6 +29,26 @@ def _progress_bar(total, initial, desc, enabled):
                 disable=not enabled, dynamic_ncols=True)
 
 
+def _split_rows(reader, encoder, split, skip_bad, is_main):
+    """The rows of ``split`` to embed (unreadable images left out when ``skip_bad``) and,
+    on the main process, their inputs' fingerprints."""
+    data = reader.load(split)
+    ids = np.asarray(data.ids)
+    keep = encoder.prepare(data.inputs, ids, skip_bad=skip_bad)
+    inputs, y, groups = data.inputs, np.asarray(data.y), data.groups
+    skipped = ids[~keep]
+    if len(skipped):
+        logger.warning("split %r: skipping %d unreadable image(s), e.g. %s", split,
+                       len(skipped), [str(s) for s in skipped[:3]])
+        idx = np.flatnonzero(keep)
+        inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
+        groups = None if groups is None else np.asarray(groups)[idx]
+    # the main process alone compares the inputs with the store's record of them
+    fingerprint = input_fingerprints(inputs, encoder.modality) if is_main else None
+    return {"ids": ids, "inputs": inputs, "y": y, "groups": groups, "skipped": skipped,
+            "fingerprint": fingerprint}
+
+
 def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="float32",
               overwrite=False, skip_bad_images=False, dist=None, progress=None,
               commit_every=None):
@@ -86,24 +106,28 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
         commit_every=commit_every)
     summary = {"out_dir": os.path.abspath(out_dir), "dim": encoder.dim, "dtype": dtype,
                "head": encoder.head is not None, "world_size": writer.world_size, "splits": {}}
+    # Every split's rows and inputs are checked before anything is written, so that a
+    # refused split leaves the store as it was (labels and class names included).
+    rows = {}
     for split in splits:
         t0 = time.perf_counter()
-        data = reader.load(split)
-        ids = np.asarray(data.ids)
-        keep = encoder.prepare(data.inputs, ids, skip_bad=skip_bad_images)
-        inputs, y, groups = data.inputs, np.asarray(data.y), data.groups
-        skipped = ids[~keep]
-        if len(skipped):
-            logger.warning("split %r: skipping %d unreadable image(s), e.g. %s", split,
-                           len(skipped), [str(s) for s in skipped[:3]])
-            idx = np.flatnonzero(keep)
-            inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
-            groups = None if groups is None else np.asarray(groups)[idx]
-        # the main process alone checks the inputs against the store's record of them
-        fingerprint = input_fingerprints(inputs, encoder.modality) if writer.is_main else None
-        block = writer.start_split(split, ids, y, groups, skipped=skipped,
+        rows[split] = r = _split_rows(reader, encoder, split, skip_bad_images, writer.is_main)
+        writer.check_inputs(split, r["ids"], r["fingerprint"], skipped=r["skipped"])
+        r["seconds"] = time.perf_counter() - t0
+    # The manifest describes the dataset as it is now (class names included): the
+    # labels of the store's other splits follow, so that they keep matching it.
+    for split in [s for s in writer.manifest["splits"] if s not in splits]:
+        if split in reader.splits():
+            data = reader.load(split)
+            writer.refresh_labels(split, data.ids, data.y, data.groups)
+    for split in splits:
+        t0 = time.perf_counter()
+        r = rows.pop(split)
+        inputs, y = r["inputs"], r["y"]
+        block = writer.start_split(split, r["ids"], y, r["groups"], skipped=r["skipped"],
                                    options={"batch_size": int(batch_size)},
-                                   align=encoder.align(batch_size), fingerprint=fingerprint)
+                                   align=encoder.align(batch_size),
+                                   fingerprint=r["fingerprint"])
         if block.todo:
             logger.info("split %r: rows %d..%d of %d%s", split, block.pos, block.hi, len(y),
                         f" (resuming after {block.done})" if block.done else "")
@@ -111,23 +135,17 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
                                 progress and writer.is_main)
             try:
                 with block:
-                    for rows in encoder.embed(inputs, block.pos, block.hi, batch_size):
-                        block.write(rows)
-                        bar.update(len(rows))
+                    for batch in encoder.embed(inputs, block.pos, block.hi, batch_size):
+                        block.write(batch)
+                        bar.update(len(batch))
             finally:
                 bar.close()
         embedded = writer.end_split(block)
-        dt = time.perf_counter() - t0
-        summary["splits"][split] = {"rows": len(y), "skipped": len(skipped),
+        dt = time.perf_counter() - t0 + r["seconds"]
+        summary["splits"][split] = {"rows": len(y), "skipped": len(r["skipped"]),
                                     "embedded": embedded, "seconds": round(dt, 3),
                                     "rows_per_s": round(embedded / dt, 1) if dt else None,
                                     "rewritten": writer.changes.get(split, {})}
-    # The manifest now describes the dataset as it is (class names included): the
-    # labels of the store's other splits follow, so that they keep matching it.
-    for split in [s for s in writer.manifest["splits"] if s not in splits]:
-        if split in reader.splits():
-            data = reader.load(split)
-            writer.refresh_labels(split, data.ids, data.y, data.groups)
     summary["rewritten"] = writer.changes
     writer.close()
     return summary

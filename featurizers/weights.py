@@ -121,8 +121,9 @@ def strip_prefixes(state_dict):
 
 def _file_kind(path):
     """What the first bytes of ``path`` say it is: ``"torch"`` (a ``torch.save`` zip),
-    ``"zip"`` (another zip archive), ``"pickle"`` (a legacy ``torch.save`` or any
-    pickle), or None (neither: not a PyTorch checkpoint)."""
+    ``"zip"`` (another zip archive), ``"damaged"`` (a zip archive that does not open,
+    e.g. truncated), ``"pickle"`` (a legacy ``torch.save`` or any pickle), or None
+    (neither: not a PyTorch checkpoint)."""
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"PK\x03\x04"):
@@ -130,7 +131,7 @@ def _file_kind(path):
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
         except zipfile.BadZipFile:
-            return "zip"
+            return "damaged"
         return "torch" if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) \
             else "zip"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # PROTO opcode
@@ -183,6 +184,10 @@ def read_checkpoint(path, *, trust_pickle=False):
                              "safetensors data") from exc
     else:
         kind = _file_kind(path)
+        if kind == "damaged":
+            raise ValueError(f"cannot read checkpoint {path!r}: the file is damaged (a zip "
+                             "archive, as torch.save writes, that does not open: truncated or "
+                             "incompletely copied?)")
         if kind not in ("torch", "pickle"):
             what = ("a zip archive without torch.save's data.pkl" if kind == "zip" else
                     "neither a torch.save zip archive nor a pickle")

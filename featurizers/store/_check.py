@@ -57,8 +57,9 @@ def check_manifest(path):
         return CorruptStoreError(f"store manifest {path}: {problem}")
 
     if m.get("format") != FORMAT:
-        raise bad(f"'format' is {m.get('format')!r}, not {FORMAT!r}: this manifest.json is not "
-                  "an embedding store's")
+        found = f"'format' is {m['format']!r}" if "format" in m else "key 'format' missing"
+        raise bad(f"{found}, expected {FORMAT!r}: this manifest.json is not an embedding "
+                  "store's")
     version = m.get("format_version", 1)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise bad(f"format_version {version!r}: written by a newer version of this package")

@@ -46,7 +46,8 @@ class SplitFiles:
     """A split's files, on the main process (a mixin of the store writer).
 
     Uses the writer's ``out_dir``, ``dim``, ``dtype``, ``world_size``,
-    ``overwrite``, ``manifest``, ``changes``, ``_group`` and ``_save_manifest``.
+    ``overwrite``, ``manifest``, ``changes``, ``_group``, ``_apply_extra`` and
+    ``_save_manifest``.
     """
 
     def begin_split(self, split, ids, y, groups=None, *, skipped=(), options=None,
@@ -81,6 +82,7 @@ class SplitFiles:
             :func:`featurizers._fingerprint.input_fingerprints`).
         """
         d = split_dir(self.out_dir, split)
+        self._apply_extra()
         y = np.asarray(y, dtype=np.int64)
         n = len(y)
         ids = np.asarray(ids)
@@ -123,19 +125,46 @@ class SplitFiles:
             save_npy(os.path.join(d, "fingerprint.npy"), fingerprint)
             return None
         if changed.size:
-            rows = shown_ids(ids, changed)
             if self.overwrite:
-                return f"the inputs of {changed.size} embedded row(s) changed (ids {rows})"
-            raise InputsChangedError(
-                f"split {split!r} of {self.out_dir!r}: the inputs of {changed.size} of the "
-                f"{embedded_rows(info, self.world_size)} rows already embedded changed since "
-                f"they were embedded (ids {rows}): a file was replaced or modified, the "
-                "dataset's root points elsewhere, or a text was edited. Restore the original "
-                "inputs and run again to resume, or pass overwrite=True (--overwrite) to "
-                "embed the split again.")
+                return (f"the inputs of {changed.size} embedded row(s) changed (ids "
+                        f"{shown_ids(ids, changed)})")
+            raise self._inputs_changed(split, info, ids, changed)
         if not np.array_equal(recorded, fingerprint):  # rows not embedded yet changed
             save_npy(os.path.join(d, "fingerprint.npy"), fingerprint)
         return None
+
+    def _inputs_changed(self, split, info, ids, changed):
+        return InputsChangedError(
+            f"split {split!r} of {self.out_dir!r}: the inputs of {changed.size} of the "
+            f"{embedded_rows(info, self.world_size)} rows already embedded changed since they "
+            f"were embedded (ids {shown_ids(ids, changed)}): a file was replaced or modified, "
+            "the dataset's root points elsewhere, or a text was edited. Restore the original "
+            "inputs and run again to resume, or pass overwrite=True (--overwrite) to embed the "
+            "split again.")
+
+    def check_inputs(self, split, ids, fingerprint, *, skipped=()):
+        """Raise :class:`InputsChangedError` if rows of ``split`` already embedded came from
+        other inputs, writing nothing (collective: the main process checks).
+
+        Nothing is raised under ``overwrite``, for a split the store does not hold,
+        or one whose rows changed (it will be embedded again anyway).
+        """
+        def run():
+            info = self.manifest["splits"].get(split)
+            if info is None or fingerprint is None or self.overwrite:
+                return
+            d = split_dir(self.out_dir, split)
+            rows = np.asarray(ids)
+            rows = rows.astype(str) if rows.dtype == object else rows
+            if resume_problem(d, info, rows, [str(s) for s in skipped], dim=self.dim,
+                              dtype=self.dtype, world_size=self.world_size) is not None:
+                return
+            changed, recorded = changed_inputs(d, info, np.asarray(fingerprint, np.uint64),
+                                               self.world_size)
+            if recorded is not None and changed.size:
+                raise self._inputs_changed(split, info, rows, changed)
+
+        on_main(self._group, run)
 
     def _refresh_labels(self, split, d, ids, y, groups):
         """Rewrite ``y.npy`` / ``groups.npy`` where this run's values differ; log it."""
@@ -165,6 +194,7 @@ class SplitFiles:
         whether the split's labels now match.
         """
         def run():
+            self._apply_extra()
             info = self.manifest["splits"].get(split)
             if info is None:
                 return False

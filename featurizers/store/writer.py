@@ -142,6 +142,7 @@ class EmbeddingStoreWriter(SplitFiles):
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         self.out_dir = os.fspath(out_dir)
+        self._extra = None
         self.overwrite = bool(overwrite)
         self.changes = {}
         self.dim = int(dim)
@@ -205,8 +206,9 @@ class EmbeddingStoreWriter(SplitFiles):
                 logger.warning("overwriting the store in %s (differs in %s)", self.out_dir, diff)
                 self._remove_store_files(old)
             else:
-                self.manifest = old
-                self.manifest.update(extra)
+                # This run's description (class names...) enters the manifest with the first
+                # split written, after check_inputs had its chance to refuse the run.
+                self.manifest, self._extra = old, extra
                 return
         elif os.listdir(self.out_dir) and not overwrite:
             raise StoreMismatchError(
@@ -296,8 +298,17 @@ class EmbeddingStoreWriter(SplitFiles):
         return self._group.total(block.hi - block.lo - block.done)
 
     def close(self):
-        """Wait until every process is done with the store."""
+        """Record this run's description in the manifest (main process) and wait until every
+        process is done with the store."""
+        if self.is_main and self._extra is not None:
+            self._apply_extra()
+            self._save_manifest()
         self._group.barrier()
+
+    def _apply_extra(self):
+        if self._extra is not None:
+            self.manifest.update(self._extra)
+            self._extra = None
 
     # -- the low-level steps -----------------------------------------------------
     def _progress_path(self, split):
