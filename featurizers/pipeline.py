@@ -96,6 +96,9 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
     again); changed labels and groups are rewritten in place, in the other
     splits of the store too.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     dist = dist or Distributed()
     if progress is None:
         progress = logging.getLogger("featurizers").getEffectiveLevel() <= logging.INFO

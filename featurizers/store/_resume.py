@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .._io import inside
 from ._check import _DAMAGED, CorruptStoreError, open_npy
 
 __all__ = ["resume_problem", "changed_inputs", "label_changes", "shown_ids"]
@@ -47,9 +48,10 @@ def resume_problem(d, info, ids, skipped, *, dim, dtype, world_size):
         for name in ("X.npy", "ids.npy"):
             if not os.path.isfile(os.path.join(d, name)):
                 return f"{os.path.join(d, name)} is missing"
+            inside(d, name)  # X.npy is written through: a link out of the store is refused
         open_npy(os.path.join(d, "X.npy"), shape=(n, dim), dtype=dtype, mmap=True)
         old_ids = open_npy(os.path.join(d, "ids.npy"), shape=(n,), kinds="iuUS")
-    except CorruptStoreError as exc:
+    except (CorruptStoreError, ValueError) as exc:
         return _problem(exc)
     if not np.array_equal(old_ids, ids):
         return "its sample ids changed"

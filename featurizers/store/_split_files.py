@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .._io import atomic_write, check_free_space, format_bytes, preallocate
+from .._io import atomic_write, check_free_space, format_bytes, inside, preallocate
 from ._blocks import on_main
 from ._check import is_temp_file, split_dir
 from ._resume import changed_inputs, embedded_rows, label_changes, resume_problem, shown_ids
@@ -246,8 +246,10 @@ class SplitFiles:
                 save_npy(path, arr)
             elif os.path.exists(path):
                 os.remove(path)
-        X = np.lib.format.open_memmap(os.path.join(d, "X.npy"), mode="w+",
-                                      dtype=self.dtype, shape=(n, self.dim))
+        xpath = os.path.join(d, "X.npy")
+        if os.path.islink(xpath):  # never write through a link (it may lead out of the store)
+            os.remove(xpath)
+        X = np.lib.format.open_memmap(xpath, mode="w+", dtype=self.dtype, shape=(n, self.dim))
         X.flush()
         del X
         self._reserve(split, n)
@@ -257,6 +259,6 @@ class SplitFiles:
 
     def _reserve(self, split, n):
         """Reserve the blocks of ``X.npy`` (a full disk is then an error here, not SIGBUS)."""
-        path = os.path.join(split_dir(self.out_dir, split), "X.npy")
+        path = inside(split_dir(self.out_dir, split), "X.npy")
         x_bytes = n * self.dim * np.dtype(self.dtype).itemsize
         preallocate(path, os.path.getsize(path) - x_bytes, x_bytes)

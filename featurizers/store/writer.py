@@ -33,7 +33,7 @@ import platform
 
 import numpy as np
 
-from .._io import atomic_write, read_json
+from .._io import atomic_write, inside, read_json
 from ._blocks import OneProcess, RowBlock, on_main
 from ._check import is_temp_file, split_dir
 from ._split_files import InputsChangedError, SplitFiles, is_progress_file
@@ -334,7 +334,7 @@ class EmbeddingStoreWriter(SplitFiles):
 
     def open_rows(self, split):
         """Open ``X.npy`` of ``split`` for writing (mode ``r+``)."""
-        return np.lib.format.open_memmap(os.path.join(split_dir(self.out_dir, split), "X.npy"),
+        return np.lib.format.open_memmap(inside(split_dir(self.out_dir, split), "X.npy"),
                                          mode="r+")
 
     def commit(self, split, X, lo, done):

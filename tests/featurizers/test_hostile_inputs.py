@@ -119,6 +119,21 @@ def test_a_split_folder_linked_outside_the_store_is_refused(tmp_path):
     assert os.listdir(outside) == []
 
 
+def test_an_X_linked_outside_the_store_is_replaced_not_written_through(tmp_path):
+    s = _store(tmp_path / "s")
+    target = tmp_path / "precious.npy"
+    shutil.move(s / "train" / "X.npy", target)
+    os.symlink(target, s / "train" / "X.npy")
+    before = target.read_bytes()
+    w = EmbeddingStoreWriter(s, IDENTITY, 3)
+    info = w.begin_split("train", np.arange(6), np.arange(6) % 2, np.arange(6) % 3)
+    assert info["done"] == 0 and not os.path.islink(s / "train" / "X.npy")
+    M = w.open_rows("train")
+    M[:] = 7
+    w.commit("train", M, 0, 6)
+    assert target.read_bytes() == before
+
+
 def test_overwrite_cannot_delete_files_outside_the_store(tmp_path):
     victim = _store(tmp_path / "victim")
     before = (victim / "train" / "X.npy").read_bytes()
@@ -389,6 +404,15 @@ def test_numbers_are_checked_by_argparse_before_anything_happens(tmp_path, capsy
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}: must be " in err and repr(value) in err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_the_library_refuses_a_batch_size_that_is_not_positive(tmp_path, batch_size):
+    from featurizers.pipeline import featurize
+
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        featurize(None, None, tmp_path / "s", batch_size=batch_size)
     assert not (tmp_path / "s").exists()
 
 
