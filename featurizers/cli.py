@@ -13,6 +13,11 @@ Texts, all-MiniLM-L6-v2 from its offline package::
         --out stores/reviews-minilm
 
 Several GPUs: ``torchrun --nproc-per-node 4 -m featurizers image ...``.
+
+An error in the input (a bad number, a misspelled ``--dataset-option``, a
+damaged, missing or foreign file, a full disk) ends the command with one line
+``nt-featurize: error: ...`` naming the file, and exit code 2; ``--debug``
+shows the traceback instead.
 """
 
 import argparse
@@ -21,6 +26,7 @@ import os
 import sys
 import time
 
+from .clitools import add_debug_flag, guarded, non_negative_int, positive_int
 from .datasets import parse_dataset_options
 
 __all__ = ["build_parser", "main"]
@@ -49,13 +55,14 @@ def _common(p):
     g.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     r = p.add_argument_group("model and run")
     r.add_argument("--model", required=True)
-    r.add_argument("--batch-size", type=int, default=64)
+    r.add_argument("--batch-size", type=positive_int, default=64)
     r.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:1")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: bf16 or fp16 autocast on GPUs, fp32 on CPU")
     r.add_argument("--no-head", dest="head", action="store_false",
                    help="do not export the model's classifier as the store's head")
     r.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bar")
+    add_debug_flag(r)
 
 
 def build_parser():
@@ -72,9 +79,9 @@ def build_parser():
     img.add_argument("--preprocess", choices=("model", "paper", "square"), default="model",
                      help="model: timm's data config; paper: short side 256, centre crop "
                      "224, ImageNet mean/std; square: resize to SxS")
-    img.add_argument("--image-size", type=int, help="input size for model/square")
-    img.add_argument("--workers", type=int, help="DataLoader workers (default: up to 8 on "
-                     "GPU, half the cores up to 4 on CPU)")
+    img.add_argument("--image-size", type=positive_int, help="input size for model/square")
+    img.add_argument("--workers", type=non_negative_int, help="DataLoader workers (default: "
+                     "up to 8 on GPU, half the cores up to 4 on CPU)")
     img.add_argument("--skip-bad-images", action="store_true",
                      help="decode every image first; leave out unreadable ones, listed in the "
                      "manifest")
@@ -86,8 +93,8 @@ def build_parser():
                      default="auto")
     txt.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                      help="L2-normalise (default: as the sentence-transformers config says)")
-    txt.add_argument("--max-length", type=int, help="tokens per row (default: the dataset's, "
-                     "else the model's)")
+    txt.add_argument("--max-length", type=positive_int, help="tokens per row (default: the "
+                     "dataset's, else the model's)")
     return parser
 
 
@@ -103,10 +110,15 @@ def _run(args, dist):
     from .encoder import build_encoder
     from .pipeline import featurize
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is an existing file, not a folder; choose a folder "
+                         "for the store")
     reader = get_reader(args.dataset, args.root, **_options(args))
     if reader.modality != args.modality:
         raise ValueError(f"dataset {args.dataset!r} holds {reader.modality}s; use "
                          f"'nt-featurize {reader.modality}'")
+    for split in args.splits or reader.splits():  # a bad file fails now, not after the model
+        reader.load(split)
     if args.modality == "image":
         options = dict(preprocess=args.preprocess, image_size=args.image_size,
                        workers=args.workers, trust_checkpoint=args.trust_checkpoint)
@@ -134,32 +146,35 @@ def _print_summary(summary, seconds):
     for name, s in summary["splits"].items():
         print(f"  {name:<12}{s['rows']:>10}{s['skipped']:>9}{s['embedded']:>10}"
               f"{s['seconds']:>9.1f}{s['rows_per_s'] or 0:>9.1f}")
+    for name, counts in summary.get("rewritten", {}).items():
+        what = ", ".join(f"{k} {v}" for k, v in counts.items())
+        print(f"  {name}: rewritten in place since the last run: {what} (embeddings kept)")
 
 
 def main(argv=None):
-    """Entry point of ``nt-featurize``; returns the process exit code."""
+    """Entry point of ``nt-featurize``; returns the process exit code (2 after an error)."""
     args = build_parser().parse_args(argv)
     rank = int(os.environ.get("RANK", 0))
     level = logging.WARNING if (args.quiet or rank) else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("featurizers").setLevel(level)
-    from .runtime import Distributed
 
-    t0 = time.perf_counter()
-    dist = None
-    try:
-        dist = Distributed()
-        summary = _run(args, dist)
-    except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"nt-featurize: error: {msg}", file=sys.stderr)
-        return 1
-    finally:
-        if dist is not None:
-            dist.close()
-    if rank == 0:
-        _print_summary(summary, time.perf_counter() - t0)
-    return 0
+    def run():
+        from .runtime import Distributed
+
+        t0 = time.perf_counter()
+        dist = None
+        try:
+            dist = Distributed()
+            summary = _run(args, dist)
+        finally:
+            if dist is not None:
+                dist.close()
+        if rank == 0:
+            _print_summary(summary, time.perf_counter() - t0)
+        return 0
+
+    return guarded("nt-featurize", run, debug=args.debug)
 
 
 if __name__ == "__main__":

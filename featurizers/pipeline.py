@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ._fingerprint import input_fingerprints
 from .runtime import Distributed
 from .store import EmbeddingStoreWriter
 
@@ -26,6 +27,26 @@ def _progress_bar(total, initial, desc, enabled):
 
     return tqdm(total=total, initial=initial, desc=desc, unit="rows",
                 disable=not enabled, dynamic_ncols=True)
+
+
+def _split_rows(reader, encoder, split, skip_bad, is_main):
+    """The rows of ``split`` to embed (unreadable images left out when ``skip_bad``) and,
+    on the main process, their inputs' fingerprints."""
+    data = reader.load(split)
+    ids = np.asarray(data.ids)
+    keep = encoder.prepare(data.inputs, ids, skip_bad=skip_bad)
+    inputs, y, groups = data.inputs, np.asarray(data.y), data.groups
+    skipped = ids[~keep]
+    if len(skipped):
+        logger.warning("split %r: skipping %d unreadable image(s), e.g. %s", split,
+                       len(skipped), [str(s) for s in skipped[:3]])
+        idx = np.flatnonzero(keep)
+        inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
+        groups = None if groups is None else np.asarray(groups)[idx]
+    # the main process alone compares the inputs with the store's record of them
+    fingerprint = input_fingerprints(inputs, encoder.modality) if is_main else None
+    return {"ids": ids, "inputs": inputs, "y": y, "groups": groups, "skipped": skipped,
+            "fingerprint": fingerprint}
 
 
 def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="float32",
@@ -63,8 +84,21 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
     -------
     summary : dict
         ``out_dir``, ``dim``, ``dtype``, ``head`` and per split ``rows``, ``skipped``,
-        ``seconds``, ``rows_per_s``.
+        ``embedded``, ``seconds``, ``rows_per_s`` and ``rewritten`` (labels and group
+        ids rewritten in place, e.g. ``{"labels": 3}``); ``rewritten`` also at the top
+        level for every split of the store, those not embedded in this run included.
+
+    Notes
+    -----
+    A re-run checks each split of the store before resuming it (see
+    :class:`featurizers.store.EmbeddingStoreWriter`): rows whose inputs changed
+    since they were embedded are refused (``overwrite=True`` embeds the split
+    again); changed labels and groups are rewritten in place, in the other
+    splits of the store too.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     dist = dist or Distributed()
     if progress is None:
         progress = logging.getLogger("featurizers").getEffectiveLevel() <= logging.INFO
@@ -75,22 +109,28 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
         commit_every=commit_every)
     summary = {"out_dir": os.path.abspath(out_dir), "dim": encoder.dim, "dtype": dtype,
                "head": encoder.head is not None, "world_size": writer.world_size, "splits": {}}
+    # Every split's rows and inputs are checked before anything is written, so that a
+    # refused split leaves the store as it was (labels and class names included).
+    rows = {}
     for split in splits:
         t0 = time.perf_counter()
-        data = reader.load(split)
-        ids = np.asarray(data.ids)
-        keep = encoder.prepare(data.inputs, ids, skip_bad=skip_bad_images)
-        inputs, y, groups = data.inputs, np.asarray(data.y), data.groups
-        skipped = ids[~keep]
-        if len(skipped):
-            logger.warning("split %r: skipping %d unreadable image(s), e.g. %s", split,
-                           len(skipped), [str(s) for s in skipped[:3]])
-            idx = np.flatnonzero(keep)
-            inputs, ids, y = [inputs[i] for i in idx], ids[idx], y[idx]
-            groups = None if groups is None else np.asarray(groups)[idx]
-        block = writer.start_split(split, ids, y, groups, skipped=skipped,
+        rows[split] = r = _split_rows(reader, encoder, split, skip_bad_images, writer.is_main)
+        writer.check_inputs(split, r["ids"], r["fingerprint"], skipped=r["skipped"])
+        r["seconds"] = time.perf_counter() - t0
+    # The manifest describes the dataset as it is now (class names included): the
+    # labels of the store's other splits follow, so that they keep matching it.
+    for split in [s for s in writer.manifest["splits"] if s not in splits]:
+        if split in reader.splits():
+            data = reader.load(split)
+            writer.refresh_labels(split, data.ids, data.y, data.groups)
+    for split in splits:
+        t0 = time.perf_counter()
+        r = rows.pop(split)
+        inputs, y = r["inputs"], r["y"]
+        block = writer.start_split(split, r["ids"], y, r["groups"], skipped=r["skipped"],
                                    options={"batch_size": int(batch_size)},
-                                   align=encoder.align(batch_size))
+                                   align=encoder.align(batch_size),
+                                   fingerprint=r["fingerprint"])
         if block.todo:
             logger.info("split %r: rows %d..%d of %d%s", split, block.pos, block.hi, len(y),
                         f" (resuming after {block.done})" if block.done else "")
@@ -98,15 +138,17 @@ def featurize(reader, encoder, out_dir, *, splits=None, batch_size=64, dtype="fl
                                 progress and writer.is_main)
             try:
                 with block:
-                    for rows in encoder.embed(inputs, block.pos, block.hi, batch_size):
-                        block.write(rows)
-                        bar.update(len(rows))
+                    for batch in encoder.embed(inputs, block.pos, block.hi, batch_size):
+                        block.write(batch)
+                        bar.update(len(batch))
             finally:
                 bar.close()
         embedded = writer.end_split(block)
-        dt = time.perf_counter() - t0
-        summary["splits"][split] = {"rows": len(y), "skipped": len(skipped),
+        dt = time.perf_counter() - t0 + r["seconds"]
+        summary["splits"][split] = {"rows": len(y), "skipped": len(r["skipped"]),
                                     "embedded": embedded, "seconds": round(dt, 3),
-                                    "rows_per_s": round(embedded / dt, 1) if dt else None}
+                                    "rows_per_s": round(embedded / dt, 1) if dt else None,
+                                    "rewritten": writer.changes.get(split, {})}
+    summary["rewritten"] = writer.changes
     writer.close()
     return summary

@@ -12,14 +12,15 @@ transformers are imported when an encoder is built.
 """
 
 import hashlib
-import json
 import logging
 import os
 
 import numpy as np
 
+from ._io import read_json
 from .encoder import encode_rows
 from .runtime import autocast, require, resolve_device, resolve_precision
+from .weights import explain_load_error
 
 __all__ = ["TextEncoder", "POOLINGS", "OFFLINE_MODELS", "check_texts"]
 
@@ -47,21 +48,33 @@ def _sentence_transformers_config(path):
     modules = os.path.join(path, "modules.json")
     if not os.path.isfile(modules):
         return None, None, None
-    with open(modules) as fh:
-        mods = json.load(fh)
-    pooling = normalize = max_len = None
+    mods = read_json(modules, "sentence-transformers file", kind=list)
+    if not all(isinstance(m, dict) and isinstance(m.get("type"), str) for m in mods):
+        raise ValueError(f"sentence-transformers file {modules}: expected a list of objects "
+                         "with a 'type' (and a 'path')")
+    pooling = max_len = None
     normalize = any(m["type"].endswith("Normalize") for m in mods)
     for m in mods:
         if m["type"].endswith("Pooling"):
-            with open(os.path.join(path, m["path"], "config.json")) as fh:
-                pc = json.load(fh)
+            pc = read_json(os.path.join(path, str(m.get("path", "")), "config.json"),
+                           "sentence-transformers pooling config")
             pooling = "mean" if pc.get("pooling_mode_mean_tokens") else (
                 "cls" if pc.get("pooling_mode_cls_token") else None)
     sb = os.path.join(path, "sentence_bert_config.json")
     if os.path.isfile(sb):
-        with open(sb) as fh:
-            max_len = json.load(fh).get("max_seq_length")
+        max_len = read_json(sb, "sentence-transformers file").get("max_seq_length")
     return pooling, normalize, max_len
+
+
+def _from_folder(auto, path, what):
+    """``auto.from_pretrained(path)`` offline; a failure is one ValueError naming the folder."""
+    try:
+        return auto.from_pretrained(path, local_files_only=True)
+    except ImportError:
+        raise
+    except Exception as exc:  # transformers raises OSError, ValueError, UnpicklingError...
+        raise ValueError(f"cannot load the {what} of the text model in {path}: "
+                         f"{explain_load_error(exc)}") from exc
 
 
 def check_texts(inputs, ids=None):
@@ -129,17 +142,17 @@ class TextEncoder:
         self.device = resolve_device(device, local_rank)
         self.precision = resolve_precision(precision, self.device)
         self.chunk_batches = chunk_batches
-        cfg = tf.AutoConfig.from_pretrained(path, local_files_only=True)
+        cfg = _from_folder(tf.AutoConfig, path, "configuration")
         is_cls = any(a.endswith("ForSequenceClassification") for a in (cfg.architectures or []))
         self.full = None
         if is_cls:
-            self.full = tf.AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True).eval().to(self.device)
+            self.full = _from_folder(tf.AutoModelForSequenceClassification, path, "model")
+            self.full.eval().to(self.device)
             self.model = self.full.base_model
         else:
-            self.model = tf.AutoModel.from_pretrained(path, local_files_only=True)
+            self.model = _from_folder(tf.AutoModel, path, "model")
             self.model.eval().to(self.device)
-        self.tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.tokenizer = _from_folder(tf.AutoTokenizer, path, "tokenizer")
         st_pool, st_norm, st_len = _sentence_transformers_config(path)
         has_pooler = getattr(self.model, "pooler", None) is not None
         if pooling == "auto":

@@ -23,6 +23,9 @@ trainer both go through it.
 import hashlib
 import logging
 import os
+import pickle
+import re
+import zipfile
 
 from .runtime import require
 
@@ -30,6 +33,8 @@ __all__ = [
     "CheckpointMismatchError",
     "file_sha256",
     "read_checkpoint",
+    "holds_pickled_objects",
+    "explain_load_error",
     "strip_prefixes",
     "remap_efficientnet_pytorch",
     "load_into",
@@ -114,23 +119,93 @@ def strip_prefixes(state_dict):
     return state_dict
 
 
+def _file_kind(path):
+    """What the first bytes of ``path`` say it is: ``"torch"`` (a ``torch.save`` zip),
+    ``"zip"`` (another zip archive), ``"damaged"`` (a zip archive that does not open,
+    e.g. truncated), ``"pickle"`` (a legacy ``torch.save`` or any pickle), or None
+    (neither: not a PyTorch checkpoint)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile:
+            return "damaged"
+        return "torch" if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) \
+            else "zip"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # PROTO opcode
+        return "pickle"
+    return None
+
+
+def _first_line(exc, limit=200):
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
+def holds_pickled_objects(exc):
+    """Whether a tensors-only load failed because the file holds pickled Python objects
+    (what ``trust_pickle`` allows), not because it is damaged or not a checkpoint."""
+    return isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in str(exc)
+
+
+def explain_load_error(exc):
+    """One line for a failed load of a model's weights, naming the refusal of pickles."""
+    if holds_pickled_objects(exc):
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        return ("its weights file holds pickled Python objects"
+                + (f" ({found.group(1)})" if found else "")
+                + ", which are refused: loading them could run any code. Use weights saved "
+                "as tensors only (model.safetensors)")
+    return f"{type(exc).__name__}: {_first_line(exc, 300)}"
+
+
 def read_checkpoint(path, *, trust_pickle=False):
-    """Read a checkpoint file into a flat ``{name: tensor}`` state dict."""
+    """Read a checkpoint file into a flat ``{name: tensor}`` state dict.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a checkpoint (its first bytes say neither a
+        ``torch.save`` file nor safetensors), is damaged, or holds pickled
+        objects while ``trust_pickle`` is False; only in that last case does the
+        message suggest ``--trust-checkpoint``.
+    """
     torch = require("torch")
-    if str(path).endswith(".safetensors"):
+    path = os.fspath(path)
+    if path.endswith(".safetensors"):
         from safetensors.torch import load_file
-        obj = load_file(path)
+        try:
+            obj = load_file(path)
+        except Exception as exc:  # safetensors' own error class; the file is what is wrong
+            raise ValueError(f"checkpoint {path!r} is not a safetensors file "
+                             f"({_first_line(exc)}): a .safetensors name must hold "
+                             "safetensors data") from exc
     else:
+        kind = _file_kind(path)
+        if kind == "damaged":
+            raise ValueError(f"cannot read checkpoint {path!r}: the file is damaged (a zip "
+                             "archive, as torch.save writes, that does not open: truncated or "
+                             "incompletely copied?)")
+        if kind not in ("torch", "pickle"):
+            what = ("a zip archive without torch.save's data.pkl" if kind == "zip" else
+                    "neither a torch.save zip archive nor a pickle")
+            raise ValueError(f"checkpoint {path!r} is not a PyTorch checkpoint: it is {what}. "
+                             "Expected a file written by torch.save, or a .safetensors file")
         try:
             obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-        except Exception as exc:
-            if trust_pickle:
-                raise ValueError(f"cannot read checkpoint {path!r}: {exc}") from exc
-            raise ValueError(
-                f"cannot read checkpoint {path!r} as tensors only ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:200]}). If it holds a pickled model or other "
-                "objects and you trust the file, pass trust_pickle=True (--trust-checkpoint)"
-            ) from exc
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
+            if not trust_pickle and (holds_pickled_objects(exc) or (
+                    kind == "pickle" and isinstance(exc, pickle.UnpicklingError))):
+                raise ValueError(
+                    f"cannot read checkpoint {path!r} as tensors only ({type(exc).__name__}: "
+                    f"{_first_line(exc)}). If it holds a pickled model or other objects and "
+                    "you trust the file, pass trust_pickle=True (--trust-checkpoint)"
+                ) from exc
+            raise ValueError(f"cannot read checkpoint {path!r} ({type(exc).__name__}: "
+                             f"{_first_line(exc)}): the file is damaged, or not a PyTorch "
+                             "checkpoint") from exc
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
     while isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -3,7 +3,8 @@
 import argparse
 from pathlib import Path
 
-from .._cli import LOG_FORMAT, add_debug_flag, guarded, quiet_level, setup_logging
+from .._cli import (LOG_FORMAT, add_debug_flag, guarded, n_jobs, non_negative_int,
+                    positive_float, positive_int, quiet_level, setup_logging)
 from .pipeline import SPECS, default_out, reproduce
 
 
@@ -26,30 +27,30 @@ def build_parser():
     e.add_argument("--model", help="timm name (default: the preset's) or, for text, the "
                    "pretrained folder (bert-base-uncased) to fine-tune")
     e.add_argument("--init-weights", help="ImageNet weights FILE, 'timm' (cache) or 'none'")
-    e.add_argument("--erm-epochs", type=int)
-    e.add_argument("--erm-batch-size", type=int)
-    e.add_argument("--erm-lr", type=float)
-    e.add_argument("--image-size", type=int, default=224, help="ERM training crop; other than "
-                   "224 (quick runs), the embeddings use 'square' preprocessing at that size")
-    e.add_argument("--seed", type=int, default=0, help="ERM training seed")
+    e.add_argument("--erm-epochs", type=positive_int)
+    e.add_argument("--erm-batch-size", type=positive_int)
+    e.add_argument("--erm-lr", type=positive_float)
+    e.add_argument("--image-size", type=positive_int, default=224,
+                   help="ERM training crop; other than 224 (quick runs), the embeddings use "
+                   "'square' preprocessing at that size")
+    e.add_argument("--seed", type=non_negative_int, default=0, help="ERM training seed")
     f = p.add_argument_group("embeddings")
     f.add_argument("--pooling", choices=("pooler", "pooler_relu"), default="pooler",
                    help="text only (see the module docstring)")
-    f.add_argument("--feature-batch-size", type=int, default=64)
+    f.add_argument("--feature-batch-size", type=positive_int, default=64)
     f.add_argument("--overwrite-store", action="store_true",
                    help="replace stores made from another checkpoint or settings")
     m = p.add_argument_group("methods")
-    m.add_argument("--seeds", type=int, default=5)
-    m.add_argument("--epochs", type=int, help="NeuronTune epochs (default: the paper's)")
-    m.add_argument("--batches-per-epoch", type=int, help="NeuronTune (default: 200)")
-    m.add_argument("--jobs", type=int, default=-1, help="parallel fits (joblib)")
+    m.add_argument("--seeds", type=positive_int, default=5)
+    m.add_argument("--epochs", type=positive_int, help="NeuronTune epochs (default: the paper's)")
+    m.add_argument("--batches-per-epoch", type=positive_int, help="NeuronTune (default: 200)")
+    m.add_argument("--jobs", type=n_jobs, default=-1, help="parallel fits (joblib)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    r.add_argument("--workers", type=int)
+    r.add_argument("--workers", type=non_negative_int)
     r.add_argument("-q", "--quiet", action="store_true")
     return add_debug_flag(p)
-
 
 
 def main(argv=None):

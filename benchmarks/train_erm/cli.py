@@ -6,7 +6,8 @@ import os
 
 from featurizers.datasets import parse_dataset_options
 
-from .._cli import LOG_FORMAT, add_debug_flag, guarded, quiet_level, setup_logging
+from .._cli import (LOG_FORMAT, add_debug_flag, guarded, non_negative_float, non_negative_int,
+                    positive_float, positive_int, quiet_level, setup_logging)
 from .config import PRESET_NOTES, PRESETS, ERMConfig
 from .loop import train
 
@@ -33,32 +34,32 @@ def build_parser():
     p.add_argument("--init-weights", help="image models: a checkpoint FILE (e.g. torchvision's "
                    "resnet50-0676ba61.pth), 'timm' (timm's weights, only if cached on this "
                    "machine) or 'none' (from scratch); default: the preset's")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int, help="global batch size")
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--optimizer", choices=("sgd", "adamw"))
     p.add_argument("--schedule", choices=("cosine", "linear", "multistep", "constant"))
-    p.add_argument("--milestones", type=int, nargs="*", help="epochs of the multistep schedule")
-    p.add_argument("--image-size", type=int, default=224,
+    p.add_argument("--milestones", type=positive_int, nargs="*",
+                   help="epochs of the multistep schedule")
+    p.add_argument("--image-size", type=positive_int, default=224,
                    help="training crop; evaluation resizes to size*256/224 and centre-crops "
                    "(224: the featurizers' 'paper' preprocessing)")
-    p.add_argument("--max-length", type=int, help="text tokens per row (default: the "
+    p.add_argument("--max-length", type=positive_int, help="text tokens per row (default: the "
                    "featurizers' for the dataset, else the model's limit)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: bf16 (or fp16 with a gradient scaler) on GPUs, fp32 on CPU")
-    p.add_argument("--workers", type=int, help="DataLoader workers per process (default: up "
-                   "to 8 on a GPU, 0 on CPU)")
-    p.add_argument("--eval-batch-size", type=int, help="default: twice --batch-size")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader workers per process "
+                   "(default: up to 8 on a GPU, 0 on CPU)")
+    p.add_argument("--eval-batch-size", type=positive_int, help="default: twice --batch-size")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow --init-weights files that hold pickled objects")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bar")
     return add_debug_flag(p)
-
 
 
 def resolve_config(args):

@@ -8,13 +8,16 @@ Register a reader with one line::
     register_reader("waterbirds", "featurizers.datasets.waterbirds:WaterbirdsReader")
 """
 
+import dataclasses
+import difflib
 import importlib
+import inspect
 
 from .base import DatasetReader, SplitData
 
 __all__ = [
     "DatasetReader", "SplitData", "get_reader", "register_reader", "available_readers",
-    "parse_dataset_options",
+    "parse_dataset_options", "reader_options",
 ]
 
 _READERS = {}
@@ -41,6 +44,17 @@ def parse_dataset_options(items):
     return opts
 
 
+def reader_options(cls):
+    """The keyword options a reader class takes besides ``root`` (``--dataset-option`` keys)."""
+    if dataclasses.is_dataclass(cls):
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+    else:
+        names = [p.name for p in inspect.signature(cls).parameters.values()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [n for n in names if n not in ("root", "name", "modality", "class_names",
+                                          "group_names")]
+
+
 def get_reader(name, root, **options):
     """Build the reader registered as ``name`` for the dataset in ``root``.
 
@@ -50,6 +64,13 @@ def get_reader(name, root, **options):
     root : str or path-like
     **options
         Passed to the reader class, e.g. ``csv="meta.csv"`` for ``"csv"``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown dataset name.
+    ValueError
+        For an option the reader does not take; the message lists those it takes.
     """
     if name not in _READERS:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(available_readers())}")
@@ -61,6 +82,13 @@ def get_reader(name, root, **options):
         except (ImportError, AttributeError) as exc:
             raise ImportError(f"the reader of dataset {name!r} ({_READERS[name]}) does not "
                               f"import: {exc}") from exc
+    valid = reader_options(cls)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, valid, 1))
+                 else repr(k) for k in unknown]
+        raise ValueError(f"dataset {name!r} takes no option {', '.join(hints)}; its options "
+                         f"(--dataset-option KEY=VALUE): {', '.join(valid) or 'none'}")
     return cls(root=root, **options)
 
 

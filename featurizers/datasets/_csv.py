@@ -4,7 +4,9 @@ Every function here fails with a message naming the file and the column (and,
 for malformed rows, the line) that is wrong. Cells of free text can exceed the
 csv module's default field limit (128 KiB; a few CivilComments comments do), so
 every read runs inside :func:`long_fields`, which raises the process-wide
-limit for the duration of the read only and then restores it.
+limit for the duration of the read only and then restores it. Files are read
+as UTF-8 with an optional byte-order mark (what Excel writes); a header that
+names a column twice is refused, since either column could be the one meant.
 """
 
 import contextlib
@@ -13,8 +15,13 @@ from operator import itemgetter
 
 import numpy as np
 
+from .._io import naming_file
+
 __all__ = [
     "long_fields",
+    "open_csv",
+    "check_header",
+    "check_unique",
     "read_csv_columns",
     "as_numbers",
     "as_labels",
@@ -50,6 +57,57 @@ def long_fields(limit=LONG_FIELD_LIMIT):
         csv.field_size_limit(previous)
 
 
+@contextlib.contextmanager
+def open_csv(path, what="CSV file"):
+    """Open ``path`` for the csv module: UTF-8 (a byte-order mark is skipped), long fields
+    allowed, codec and CSV errors turned into a ValueError naming the file."""
+    with long_fields(), naming_file(path, what), open(path, newline="",
+                                                      encoding="utf-8-sig") as fh:
+        yield fh
+
+
+def check_header(header, path):
+    """Raise ValueError naming a column that the header of ``path`` holds twice.
+
+    Empty names (trailing delimiters, a pandas index column) are not compared.
+    """
+    seen = {}
+    for i, name in enumerate(header):
+        if name and name in seen:
+            raise ValueError(f"column {name!r} appears twice in the header of {path} "
+                             f"(columns {seen[name] + 1} and {i + 1}); rename one of them")
+        seen.setdefault(name, i)
+
+
+def check_unique(values, what, path, lines=None):
+    """Raise ValueError naming the first repeated ``values`` (ids, image files) of ``path``.
+
+    Parameters
+    ----------
+    values : array-like of str or int
+    what : str
+        What the values are, e.g. ``"sample id"``.
+    path : str
+    lines : array-like of int, optional
+        The file line of each value, to name where the first repeats are.
+    """
+    values = np.asarray(values)
+    uniq, first, counts = np.unique(values, return_index=True, return_counts=True)
+    if (counts == 1).all():
+        return
+    dup = np.flatnonzero(counts > 1)
+    dup = dup[np.argsort(first[dup], kind="stable")]
+    shown = []
+    for k in dup[:5]:
+        rows = np.flatnonzero(values == uniq[k])
+        where = (f" (lines {', '.join(str(lines[r]) for r in rows[:3])})" if lines is not None
+                 else f" ({counts[k]} times)")
+        shown.append(f"{uniq[k]!s}{where}")
+    raise ValueError(f"{path}: {dup.size} {what}(s) appear more than once: "
+                     f"{'; '.join(shown)}{'; ...' if dup.size > 5 else ''}. Every row needs "
+                     f"its own {what}")
+
+
 def read_csv_columns(path, columns, optional=(), text=(), delimiter=","):
     """Read the named columns of a CSV file as arrays of str.
 
@@ -73,12 +131,13 @@ def read_csv_columns(path, columns, optional=(), text=(), delimiter=","):
         ``"__index__"`` when the first header cell is empty (a pandas
         index column).
     """
-    with long_fields(), open(path, newline="", encoding="utf-8") as f:
+    with open_csv(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
             raise ValueError(f"{path} is empty: expected a header row") from None
+        check_header(header, path)
         names, index = [], []
         for col in columns:
             aliases = (col,) if isinstance(col, str) else tuple(col)

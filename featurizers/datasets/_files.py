@@ -1,7 +1,8 @@
 """Files and folders of the published layouts: finding, checking and listing them.
 
 Each check fails with a message that names the path missing and, for listed
-files, the file that listed them.
+files, the file that listed them; an entry that cannot be examined (a symbolic
+link loop, no permission) is named with the reason.
 """
 
 import os
@@ -14,6 +15,7 @@ __all__ = [
     "check_files_exist",
     "list_images",
     "list_class_folders",
+    "scan_folder",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
@@ -29,6 +31,8 @@ def find_file(root, candidates, what):
     """
     tried = [os.path.join(root, c) for c in candidates]
     for path in tried:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, f"is a folder, not the {what} file", path)
         if os.path.exists(path):
             return path
     raise FileNotFoundError(
@@ -69,14 +73,30 @@ def check_files_exist(root, relpaths, listed_in):
         )
 
 
+def scan_folder(folder):
+    """``(name, is_file, is_dir)`` of each entry of ``folder`` (symbolic links followed).
+
+    Raises
+    ------
+    OSError
+        Naming the entry that cannot be examined (a symbolic link loop, no
+        permission) and why; a broken link is neither a file nor a folder.
+    """
+    out = []
+    with os.scandir(folder) as it:
+        for e in it:
+            try:
+                out.append((e.name, e.is_file(), e.is_dir()))
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot examine it ({exc.strerror}); fix or remove it",
+                              e.path) from None
+    return out
+
+
 def list_images(folder):
     """Sorted names of the image files directly inside ``folder``."""
-    with os.scandir(folder) as it:
-        names = [
-            e.name for e in it
-            if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
-        ]
-    return sorted(names)
+    return sorted(name for name, is_file, _ in scan_folder(folder)
+                  if is_file and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
 
 
 def list_class_folders(root, folders, labels, where):
@@ -104,6 +124,9 @@ def list_class_folders(root, folders, labels, where):
     for folder, label in zip(folders, labels):
         path = os.path.join(root, folder)
         if not os.path.isdir(path):
+            if os.path.islink(path):
+                raise FileNotFoundError(f"class folder {path} of {where} is a symbolic link "
+                                        "that does not lead to a folder (broken, or a loop)")
             raise FileNotFoundError(f"class folder {path} of {where} does not exist")
         names = list_images(path)
         ids.extend(f"{folder}/{n}" for n in names)

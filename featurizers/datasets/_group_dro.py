@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ._csv import as_labels, read_csv_columns
+from ._csv import as_labels, check_unique, read_csv_columns
 from ._files import check_files_exist
 
 __all__ = ["SPLIT_CODES", "read_group_dro_metadata"]
@@ -45,6 +45,7 @@ def read_group_dro_metadata(root, path, image_dirs=("",)):
         path, [("img_filename", "image_id", "filename"), "y", "split", ("place", "a")]
     )
     names = cols["img_filename"]
+    check_unique(names, "image file", path)
     prefix = image_dirs[0]
     if names.size and len(image_dirs) > 1:
         for candidate in image_dirs:

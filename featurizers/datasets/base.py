@@ -17,6 +17,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ._csv import check_unique
+
 __all__ = ["SplitData", "DatasetReader", "PublishedReader", "make_split", "split_summary"]
 
 logger = logging.getLogger(__name__)
@@ -124,8 +126,9 @@ class PublishedReader(DatasetReader):
     Subclasses set ``name``, ``modality``, ``class_names`` and
     ``group_names`` in ``__post_init__`` and implement ``splits`` and
     ``_load(split)``. :meth:`load` checks that the split is known and not
-    empty and that labels and groups are in range, logs its class and group
-    sizes, and caches it; :meth:`describe` adds the sizes of every split.
+    empty, that labels and groups are in range and that no sample id or image
+    file is listed twice, logs its class and group sizes, and caches it;
+    :meth:`describe` adds the sizes of every split.
     """
 
     name: str = field(default="", init=False)
@@ -165,6 +168,10 @@ class PublishedReader(DatasetReader):
             data.groups.min() < 0 or data.groups.max() >= len(self.group_names)
         ):
             raise ValueError(f"group ids of split {split!r} out of range in {self._source()}")
+        check_unique(data.ids, "sample id", self._source())
+        if self.modality == "image":
+            check_unique([os.path.normpath(p) for p in data.inputs], "image file",
+                         self._source())
         summary = split_summary(data, n_classes, len(self.group_names))
         logger.info("%s %s: %s", self.name, split, summary)
         self._cache[split] = data

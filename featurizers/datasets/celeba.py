@@ -19,13 +19,15 @@ Three layouts are read (``layout="auto"`` takes the first found, in order):
 metadata, with y = Blond_Hair and place = Male fixed by that file).
 """
 
+import csv
 import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._csv import as_labels, read_csv_columns
+from .._io import naming_file
+from ._csv import as_labels, check_header, check_unique, open_csv, read_csv_columns
 from ._files import check_files_exist
 from ._group_dro import SPLIT_CODES, read_group_dro_metadata
 from .base import PublishedReader, make_split
@@ -43,6 +45,7 @@ LAYOUT_FILES = {
 
 
 def _check_attributes(attr_names, attrs, attr_path):
+    check_header(attr_names, attr_path)
     if len(attr_names) != N_ATTRIBUTES:
         raise ValueError(f"{attr_path}: expected {N_ATTRIBUTES} attribute names, "
                          f"found {len(attr_names)}")
@@ -58,7 +61,7 @@ def _read_official(attr_path, part_path, attrs):
     Returns file names, the values of ``attrs`` (one array each), and the
     partition file's names and values.
     """
-    with open(attr_path, encoding="utf-8") as f:
+    with naming_file(attr_path), open(attr_path, encoding="utf-8-sig") as f:
         lines = f.read().splitlines()
     if len(lines) < 2:
         raise ValueError(f"{attr_path}: expected a count line and an attribute-name line")
@@ -81,7 +84,7 @@ def _read_official(attr_path, part_path, attrs):
     filenames = np.asarray([ln.split(None, 1)[0] for ln in body], dtype=str)
     columns = [values[:, attr_names.index(a)] for a in attrs]
 
-    with open(part_path, encoding="utf-8") as f:
+    with naming_file(part_path), open(part_path, encoding="utf-8-sig") as f:
         parts = [ln.split() for ln in f if ln.strip()]
     bad = next((i for i, p in enumerate(parts) if len(p) != 2), None)
     if bad is not None:
@@ -92,8 +95,8 @@ def _read_official(attr_path, part_path, attrs):
 
 def _read_csv(attr_path, part_path, attrs):
     """Parse the Kaggle / group DRO comma-separated copies (same returns)."""
-    with open(attr_path, encoding="utf-8") as f:
-        header = f.readline().strip().split(",")
+    with open_csv(attr_path) as f:
+        header = next(csv.reader(f), [])
     _check_attributes([h for h in header if h != "image_id"], attrs, attr_path)
     cols = read_csv_columns(attr_path, ["image_id", *attrs])
     part = read_csv_columns(part_path, ["image_id", "partition"])
@@ -195,6 +198,8 @@ class CelebAReader(PublishedReader):
         reader = _read_official if self._layout == "official" else _read_csv
         attrs = (self.target_attribute, self.spurious_attribute)
         filenames, (y, a), part_names, part_values = reader(attr_path, part_path, attrs)
+        check_unique(filenames, "image file", attr_path)
+        check_unique(part_names, "image file", part_path)
         y = as_labels(y, {-1, 1}, attr_path, self.target_attribute)
         a = as_labels(a, {-1, 1}, attr_path, self.spurious_attribute)
         y, a = (y + 1) // 2, (a + 1) // 2

@@ -12,9 +12,17 @@ Columns (aliases in brackets): ``path`` (image, filename) or ``text`` (premise,
 sentence, sentence1) with optional ``text_pair`` (hypothesis, sentence2);
 ``label`` (y); optional ``group``, ``split`` (all rows form split ``"all"``
 without it) and ``id`` (default: the image path, or the row number for texts).
-Labels and groups may be integers or names; they are numbered in sorted order
-(numeric when all are integers) and the names kept in ``class_names`` and
-``group_names``. Rows keep the file's order within each split.
+Labels and groups may be numbers or names; they are numbered in sorted order
+and the names kept in ``class_names`` and ``group_names``. When every value
+is a number they are compared as numbers (``1`` and ``1.0`` are one class,
+named ``"1"``); names and numbers mixed are compared as text, and two
+spellings of one number among them are refused. Rows keep the file's order
+within each split.
+
+The file is UTF-8, with or without a byte-order mark. Refused, with the file
+and the values named: a column named twice in the header, a split value that
+cannot name a folder (``../x``, ``/tmp/x``: split names become folders of the
+store), an ``id`` or an image file listed twice.
 """
 
 import csv
@@ -24,7 +32,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._csv import long_fields
+from .._io import check_name
+from ._csv import check_header, check_unique, open_csv
 from .base import DatasetReader, SplitData
 
 __all__ = ["CSVReader"]
@@ -41,22 +50,49 @@ _ALIASES = {
 _SPLIT_ORDER = ("train", "val", "valid", "validation", "dev", "test")
 
 
+def _number_name(x):
+    """``1.0`` -> ``"1"``, ``0.5`` -> ``"0.5"``: the name of a numeric class."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
 def _codes(values, what, path):
-    """Number the distinct values in sorted order (numeric if all are integers)."""
+    """Number the distinct values in sorted order (as numbers when all are numbers).
+
+    Examples
+    --------
+    >>> _codes(["1", "1.0", "0", "10"], "label", "f.csv")
+    (array([1, 1, 0, 2]), ['0', '1', '10'])
+    >>> _codes(["dog", "cat", "dog"], "label", "f.csv")
+    (array([1, 0, 1]), ['cat', 'dog'])
+    """
     values = np.char.strip(np.asarray(values, dtype=str))
     empty = np.flatnonzero(values == "")
     if len(empty):
         raise ValueError(f"{path}: {len(empty)} row(s) with an empty {what} "
                          f"(first at data row {empty[0] + 1}, line {empty[0] + 2})")
-    uniq = np.unique(values)
+    uniq, inverse = np.unique(values, return_inverse=True)
     try:
-        nums = uniq.astype(np.int64)
-        uniq = uniq[np.argsort(nums, kind="stable")]
+        nums = uniq.astype(np.float64)
     except ValueError:
-        pass
-    order = np.argsort(uniq)
-    codes = order[np.searchsorted(uniq[order], values)]
-    return codes.astype(np.int64), [str(u) for u in uniq]
+        nums = None
+    if nums is not None and np.isfinite(nums).all():
+        keys, of_uniq = np.unique(nums, return_inverse=True)
+        return of_uniq[inverse].astype(np.int64), [_number_name(k) for k in keys]
+    spellings = {}
+    for u in uniq:  # one pass over the distinct values, not the rows
+        try:
+            x = float(u)
+        except ValueError:
+            continue
+        spellings.setdefault(x, []).append(str(u))
+    same = [v for v in spellings.values() if len(v) > 1]
+    if same:
+        numeric = {u for v in spellings.values() for u in v}
+        words = [str(u) for u in uniq if str(u) not in numeric][:3]
+        raise ValueError(f"{path}: the {what}s {same[0][0]!r} and {same[0][1]!r} are one number "
+                         f"written two ways, among {what}s that are not all numbers (e.g. "
+                         f"{words}); write each {what} one way")
+    return inverse.astype(np.int64), [str(u) for u in uniq]
 
 
 @dataclass
@@ -78,16 +114,20 @@ class CSVReader(DatasetReader):
         self.root = os.fspath(self.root)
         path = os.path.join(self.root, self.csv or "metadata.csv")
         self.path = path
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "is a folder, not a CSV file (pass csv=... / --csv "
+                                    "FILE)", path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"CSV file {path!r} not found (pass csv=... / --csv FILE)")
-        with long_fields(), open(path, newline="", encoding="utf-8") as fh:
+        with open_csv(path) as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
                 raise ValueError(f"CSV file {path!r} is empty: expected a header row "
                                  "(path or text, label, optional group, split)")
             header = [h.strip() for h in header]
-            rows = []
+            check_header(header, path)
+            rows, lines = [], []
             for row in reader:
                 if not row:
                     continue
@@ -95,6 +135,7 @@ class CSVReader(DatasetReader):
                     raise ValueError(f"{path}, line {reader.line_num}: {len(row)} fields where "
                                      f"the header has {len(header)} ({header})")
                 rows.append(row)
+                lines.append(reader.line_num)
         if not rows:
             raise ValueError(f"CSV file {path!r} has a header but no rows")
         cols = {}
@@ -112,8 +153,13 @@ class CSVReader(DatasetReader):
         split = np.char.strip(cols["split"].astype(str)) if "split" in cols else \
             np.full(len(rows), "all")
         if (split == "").any():
-            raise ValueError(f"{path}: empty split at line {np.flatnonzero(split == '')[0] + 2}")
+            raise ValueError(f"{path}: empty split at line {lines[np.flatnonzero(split == '')[0]]}")
         first_seen = {str(s): i for i, s in reversed(list(enumerate(split)))}
+        for name, i in first_seen.items():
+            try:
+                check_name(name, "split")
+            except ValueError as exc:
+                raise ValueError(f"{path}, line {lines[i]}: {exc}") from None
         self._splits = sorted(map(str, first_seen), key=lambda s: (
             _SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else len(_SPLIT_ORDER), first_seen[s]))
         self._split = split
@@ -121,6 +167,7 @@ class CSVReader(DatasetReader):
             rel = cols["path"].astype(str)
             root = os.path.abspath(self.root)
             self._inputs = [os.path.join(root, p) for p in rel]
+            check_unique([os.path.normpath(p) for p in self._inputs], "image file", path, lines)
             default_ids = rel
         else:
             text = cols["text"]
@@ -128,6 +175,8 @@ class CSVReader(DatasetReader):
                             else list(text))
             default_ids = np.arange(len(rows))
         self._ids = cols["id"].astype(str) if "id" in cols else default_ids
+        if "id" in cols:
+            check_unique(self._ids, "id", path, lines)
 
     def splits(self):
         """Split names, train/val/test first, then in order of appearance."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._files import list_class_folders
+from ._files import list_class_folders, scan_folder
 from ._imagenet_classes import (
     BG_CHALLENGE_CLASS_NAMES,
     BG_CHALLENGE_FOLDERS,
@@ -110,7 +110,7 @@ class BackgroundsChallengeReader(PublishedReader):
 
     def _load(self, split):
         folder = self._dirs[split]
-        present = {e.name for e in os.scandir(folder) if e.is_dir()} if os.path.isdir(
+        present = {name for name, _, is_dir in scan_folder(folder) if is_dir} if os.path.isdir(
             folder) else set()
         unexpected = sorted(present - set(BG_CHALLENGE_FOLDERS) - {"fg_mask"})
         if unexpected:

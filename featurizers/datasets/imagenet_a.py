@@ -8,12 +8,12 @@ Only the wnid folders of the chosen nine-class table are kept, each mapped
 to its super-class by WordNet id.
 """
 
-import json
 import logging
 import os
 from dataclasses import dataclass
 
-from ._files import list_class_folders
+from .._io import read_json
+from ._files import list_class_folders, scan_folder
 from ._imagenet_classes import (
     BG_CHALLENGE_CLASS_NAMES,
     IMAGENET_A_BG_CHALLENGE_WNIDS,
@@ -72,7 +72,7 @@ class ImageNetAReader(PublishedReader):
         self._table = dict(table)
         nested = os.path.join(self.root, "imagenet-a")
         self._dir = nested if os.path.isdir(nested) else self.root
-        present = {e.name for e in os.scandir(self._dir) if e.is_dir()}
+        present = {name for name, _, is_dir in scan_folder(self._dir) if is_dir}
         self._wnids = sorted(set(self._table) & present)
         if not self._wnids:
             raise FileNotFoundError(
@@ -88,11 +88,13 @@ class ImageNetAReader(PublishedReader):
         if not os.path.exists(path):
             raise FileNotFoundError(f"classes must be one of {list(CLASS_TABLES)} or a JSON "
                                     f"file; {path} not found")
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
-        for key in ("class_names", "wnids"):
+        spec = read_json(path, "class table")
+        for key, kind in (("class_names", list), ("wnids", dict)):
             if key not in spec:
                 raise ValueError(f"key {key!r} missing from {path}")
+            if not isinstance(spec[key], kind):
+                raise ValueError(f"{key!r} in {path} is a {type(spec[key]).__name__}, expected "
+                                 f"a JSON {'list' if kind is list else 'object'}")
         n = len(spec["class_names"])
         bad = {w: c for w, c in spec["wnids"].items() if not (isinstance(c, int) and 0 <= c < n)}
         if bad:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._io import naming_file
 from ._csv import as_index, as_labels, read_csv_columns
 from ._files import find_file
 from ._group_dro import SPLIT_CODES
@@ -89,7 +90,7 @@ def _read_jsonl_text(folder):
                 f"MultiNLI text file {path} not found: the group DRO metadata holds no text; "
                 f"place the MultiNLI 1.0 files {', '.join(JSONL_FILES)} beside it, or add "
                 "'sentence1' and 'sentence2' columns to the metadata")
-        with open(path, encoding="utf-8") as f:
+        with naming_file(path, "MultiNLI text file"), open(path, encoding="utf-8-sig") as f:
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -120,7 +121,8 @@ class MultiNLIReader(PublishedReader):
         (a str is split on commas, as ``--dataset-option
         negation_words=no,never,not`` passes it). By default the metadata
         column is used, or, when absent, it is derived with group DRO's
-        words (:data:`NEGATION_WORDS`).
+        words (:data:`NEGATION_WORDS`). No words at all (``""``) is refused:
+        it would leave the negation groups empty.
 
     Notes
     -----
@@ -154,6 +156,12 @@ class MultiNLIReader(PublishedReader):
             self.negation_words = tuple(w.strip() for w in words if w.strip())
         elif self.negation_words is not None:
             self.negation_words = tuple(self.negation_words)
+        if self.negation_words is not None and not self.negation_words:
+            raise ValueError(
+                "negation_words is empty: no hypothesis would count as negated, so the "
+                "negation groups would be empty. Give words separated by commas "
+                "(--dataset-option negation_words=no,never,nobody,nothing), or leave the "
+                "option out for the metadata's column or group DRO's words")
         self.name = "multinli"
         self.modality = "text"
         self.class_names = list(LABELS)

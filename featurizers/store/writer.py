@@ -16,6 +16,13 @@ the main process marks a split complete once every process has committed its
 block. :meth:`EmbeddingStoreWriter.start_split` and
 :meth:`EmbeddingStoreWriter.end_split` are those collective steps;
 :class:`RowBlock` writes one process's rows and commits them.
+
+Nothing is written outside the store folder (split names are checked and every
+path resolved), no file is left half written (the manifest, the head and the
+label files go through a temporary file that is removed on failure), and a
+full disk is found before a split is started: its space is checked and the
+blocks of ``X.npy`` reserved. How a resume treats a split already in the store
+is in :mod:`featurizers.store._split_files`.
 """
 
 import datetime
@@ -26,23 +33,30 @@ import platform
 
 import numpy as np
 
+from .._io import atomic_write, inside, read_json
 from ._blocks import OneProcess, RowBlock, on_main
-from .reader import (FORMAT, FORMAT_VERSION, HEAD, MANIFEST, _SPLIT_FILES, StoreMismatchError,
-                     load_manifest)
+from ._check import is_temp_file, split_dir
+from ._split_files import InputsChangedError, SplitFiles, is_progress_file
+from .reader import (FORMAT, FORMAT_VERSION, HEAD, MANIFEST, _SPLIT_FILES, CorruptStoreError,
+                     StoreMismatchError, load_manifest)
 
-__all__ = ["EmbeddingStoreWriter", "RowBlock"]
+__all__ = ["EmbeddingStoreWriter", "RowBlock", "InputsChangedError"]
 
 logger = logging.getLogger(__name__)
 
 
 def _write_json(path, obj):
-    """Write JSON atomically: a temporary file, fsync, then rename."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
+    """Write JSON atomically: a temporary file, fsync, then rename (no temporary file stays)."""
+    with atomic_write(path, "w") as fh:
         json.dump(obj, fh, indent=1, default=_json_default)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+
+
+def _remove_temp_files(folder):
+    """Remove what an interrupted write left in ``folder`` (no other writer runs now)."""
+    for name in os.listdir(folder):
+        if is_temp_file(name):
+            logger.info("removing %s, left by an interrupted run", os.path.join(folder, name))
+            os.remove(os.path.join(folder, name))
 
 
 def _json_default(obj):
@@ -68,7 +82,7 @@ def _versions():
     return out
 
 
-class EmbeddingStoreWriter:
+class EmbeddingStoreWriter(SplitFiles):
     """Create, or resume, an embedding store.
 
     Only the main process (rank 0, the only one in a single-process run) writes
@@ -98,8 +112,10 @@ class EmbeddingStoreWriter:
         The embedding width.
     dtype : {"float32", "float16"}, default="float32"
     overwrite : bool, default=False
-        Replace a store with another identity (only the store's own files are
-        removed).
+        Replace a store with another identity (only the files its manifest lists
+        are removed; a folder whose ``manifest.json`` is not a store's is never
+        touched), and embed again a split whose inputs changed since its rows
+        were embedded (see :meth:`begin_split`).
     rank, world_size : int, default=0, 1
         This process and the number of processes sharing the store (taken from
         ``dist`` when it is given).
@@ -113,6 +129,12 @@ class EmbeddingStoreWriter:
     commit_every : float, optional
         Seconds between progress commits of a :class:`RowBlock` (default 1.0, env
         ``NT_FEATURIZE_COMMIT_EVERY``).
+
+    Attributes
+    ----------
+    changes : dict
+        Per split, the labels and group ids this run rewrote in place (main
+        process), e.g. ``{"train": {"labels": 3}}``.
     """
 
     def __init__(self, out_dir, identity, dim, *, dtype="float32", overwrite=False,
@@ -120,6 +142,9 @@ class EmbeddingStoreWriter:
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         self.out_dir = os.fspath(out_dir)
+        self._extra = None
+        self.overwrite = bool(overwrite)
+        self.changes = {}
         self.dim = int(dim)
         self.dtype = dtype
         self._group = OneProcess(rank, world_size) if dist is None else dist
@@ -153,13 +178,23 @@ class EmbeddingStoreWriter:
 
     # -- manifest ---------------------------------------------------------
     def _open_as_main(self, overwrite, extra):
+        if os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
+            raise ValueError(f"the store folder {self.out_dir} is an existing file, not a "
+                             "folder; choose a folder for the store (--out)")
         os.makedirs(self.out_dir, exist_ok=True)
+        _remove_temp_files(self.out_dir)
         if os.path.exists(self._path):
-            old = load_manifest(self.out_dir)
-            diff = sorted(k for k in set(old.get("identity", {})) | set(self.identity)
-                          if old.get("identity", {}).get(k) != self.identity.get(k))
+            try:
+                old = load_manifest(self.out_dir)
+            except CorruptStoreError as exc:
+                raise StoreMismatchError(
+                    f"{exc}\nNothing in {self.out_dir!r} is replaced, even with overwrite=True "
+                    "(--overwrite), since its manifest is not a store's: choose another folder "
+                    f"(or, if the store is yours, remove {self._path} yourself)") from None
+            diff = sorted(k for k in set(old["identity"]) | set(self.identity)
+                          if old["identity"].get(k) != self.identity.get(k))
             if diff and not overwrite:
-                lines = [f"  {k}: store has {old.get('identity', {}).get(k)!r}, "
+                lines = [f"  {k}: store has {old['identity'].get(k)!r}, "
                          f"this run has {self.identity.get(k)!r}" for k in diff]
                 raise StoreMismatchError(
                     f"{self.out_dir!r} holds an embedding store made differently:\n"
@@ -171,8 +206,9 @@ class EmbeddingStoreWriter:
                 logger.warning("overwriting the store in %s (differs in %s)", self.out_dir, diff)
                 self._remove_store_files(old)
             else:
-                self.manifest = old
-                self.manifest.update(extra)
+                # This run's description (class names...) enters the manifest with the first
+                # split written, after check_inputs had its chance to refuse the run.
+                self.manifest, self._extra = old, extra
                 return
         elif os.listdir(self.out_dir) and not overwrite:
             raise StoreMismatchError(
@@ -187,15 +223,18 @@ class EmbeddingStoreWriter:
         self._save_manifest()
 
     def _remove_store_files(self, old):
-        for split in old.get("splits", {}):
-            for name in _SPLIT_FILES:
-                p = os.path.join(self.out_dir, split, name)
-                if os.path.exists(p):
-                    os.remove(p)
-            for name in os.listdir(os.path.join(self.out_dir, split)) if os.path.isdir(
-                    os.path.join(self.out_dir, split)) else []:
-                if name.startswith("progress.rank"):
-                    os.remove(os.path.join(self.out_dir, split, name))
+        """Remove the files the old manifest lists (its splits' files, head, manifest)."""
+        for split in old["splits"]:
+            try:
+                d = split_dir(self.out_dir, split)
+            except ValueError as exc:  # a split folder linked outside the store: left alone
+                logger.warning("not removing split %r: %s", split, exc)
+                continue
+            if not os.path.isdir(d):
+                continue
+            for name in os.listdir(d):
+                if name in _SPLIT_FILES or is_progress_file(name) or is_temp_file(name):
+                    os.remove(os.path.join(d, name))
         for name in (HEAD, MANIFEST):
             p = os.path.join(self.out_dir, name)
             if os.path.exists(p):
@@ -216,67 +255,17 @@ class EmbeddingStoreWriter:
         if coef.shape != (len(intercept), self.dim):
             raise ValueError(f"head coef has shape {coef.shape}, "
                              f"expected ({len(intercept)}, {self.dim})")
-        tmp = os.path.join(self.out_dir, f".head.tmp{os.getpid()}.npz")
-        np.savez(tmp, coef=coef, intercept=intercept, classes=np.asarray(classes))
-        os.replace(tmp, os.path.join(self.out_dir, HEAD))
+        with atomic_write(os.path.join(self.out_dir, HEAD)) as fh:
+            np.savez(fh, coef=coef, intercept=intercept, classes=np.asarray(classes))
         self.manifest["head"] = {"n_classes": int(len(intercept))}
         self._save_manifest()
 
-    # -- splits -----------------------------------------------------------
     def split_info(self, split):
         return self.manifest["splits"].get(split)
 
-    def begin_split(self, split, ids, y, groups=None, *, skipped=(), options=None):
-        """Create a split's files, or check them for a resume (rank 0).
-
-        Returns the split's manifest entry. An entry is reused only when the
-        ids and the skipped ids match and, for an incomplete split, the number
-        of processes too; otherwise the split restarts from row 0.
-        """
-        n = len(y)
-        d = os.path.join(self.out_dir, split)
-        info = self.manifest["splits"].get(split)
-        skipped = [str(s) for s in skipped]
-        same = (info is not None and info["rows"] == n and info.get("skipped", []) == skipped
-                and (info["complete"] or info.get("world_size", 1) == self.world_size)
-                and os.path.exists(os.path.join(d, "X.npy")))
-        ids = np.asarray(ids)
-        if ids.dtype == object:
-            ids = ids.astype(str)
-        if same:
-            old_ids = np.load(os.path.join(d, "ids.npy"), allow_pickle=False)
-            same = np.array_equal(old_ids, ids)
-        if same:
-            if info.get("options") != options:
-                logger.warning("split %r: resuming with other run options %s (was %s); values "
-                               "may differ in the last bits", split, options, info.get("options"))
-            return info
-        if info is not None:
-            logger.warning("split %r: its rows, ids or process count changed since the last "
-                           "run; restarting it", split)
-        os.makedirs(d, exist_ok=True)
-        for name in os.listdir(d):
-            if name.startswith("progress.rank"):
-                os.remove(os.path.join(d, name))
-        np.save(os.path.join(d, "y.npy"), np.asarray(y, dtype=np.int64))
-        np.save(os.path.join(d, "ids.npy"), ids)
-        gpath = os.path.join(d, "groups.npy")
-        if groups is not None:
-            np.save(gpath, np.asarray(groups, dtype=np.int64))
-        elif os.path.exists(gpath):
-            os.remove(gpath)
-        X = np.lib.format.open_memmap(os.path.join(d, "X.npy"), mode="w+",
-                                      dtype=self.dtype, shape=(n, self.dim))
-        X.flush()
-        del X
-        info = {"rows": n, "done": 0, "complete": n == 0, "skipped": skipped,
-                "world_size": self.world_size, "options": options}
-        self.manifest["splits"][split] = info
-        self._save_manifest()
-        return info
-
     # -- the collective steps: every process calls them, in the same order ------
-    def start_split(self, split, ids, y, groups=None, *, skipped=(), options=None, align=1):
+    def start_split(self, split, ids, y, groups=None, *, skipped=(), options=None, align=1,
+                    fingerprint=None):
         """Prepare ``split`` on the main process, then give this process its rows.
 
         The main process runs :meth:`begin_split` while the others wait (they
@@ -292,7 +281,8 @@ class EmbeddingStoreWriter:
             an earlier run.
         """
         on_main(self._group, lambda: self.begin_split(split, ids, y, groups, skipped=skipped,
-                                                       options=options))
+                                                       options=options,
+                                                       fingerprint=fingerprint))
         if not self.is_main:
             self.reload()
         lo, hi = self._group.block(len(y), align)
@@ -308,12 +298,21 @@ class EmbeddingStoreWriter:
         return self._group.total(block.hi - block.lo - block.done)
 
     def close(self):
-        """Wait until every process is done with the store."""
+        """Record this run's description in the manifest (main process) and wait until every
+        process is done with the store."""
+        if self.is_main and self._extra is not None:
+            self._apply_extra()
+            self._save_manifest()
         self._group.barrier()
+
+    def _apply_extra(self):
+        if self._extra is not None:
+            self.manifest.update(self._extra)
+            self._extra = None
 
     # -- the low-level steps -----------------------------------------------------
     def _progress_path(self, split):
-        return os.path.join(self.out_dir, split, f"progress.rank{self.rank}.json")
+        return os.path.join(split_dir(self.out_dir, split), f"progress.rank{self.rank}.json")
 
     def rows_done(self, split, lo):
         """Rows of this rank's block ``[lo, hi)`` already written: resume from ``lo + done``."""
@@ -324,15 +323,19 @@ class EmbeddingStoreWriter:
             return info["done"]
         p = self._progress_path(split)
         if os.path.exists(p):
-            with open(p) as fh:
-                prog = json.load(fh)
-            if prog.get("lo") == lo:
+            try:
+                prog = read_json(p, "progress file")
+            except ValueError as exc:  # written atomically, so only damaged by hand
+                logger.warning("%s; this process's rows of split %r start again", exc, split)
+                return 0
+            if prog.get("lo") == lo and isinstance(prog.get("done"), int):
                 return prog["done"]
         return 0
 
     def open_rows(self, split):
         """Open ``X.npy`` of ``split`` for writing (mode ``r+``)."""
-        return np.lib.format.open_memmap(os.path.join(self.out_dir, split, "X.npy"), mode="r+")
+        return np.lib.format.open_memmap(inside(split_dir(self.out_dir, split), "X.npy"),
+                                         mode="r+")
 
     def commit(self, split, X, lo, done):
         """Flush ``X`` to disk, then record that rows ``[lo, lo + done)`` are written."""
@@ -349,7 +352,7 @@ class EmbeddingStoreWriter:
         info["done"], info["complete"] = info["rows"], True
         info["finished"] = _now()
         self._save_manifest()
-        d = os.path.join(self.out_dir, split)
+        d = split_dir(self.out_dir, split)
         for name in os.listdir(d):
-            if name.startswith("progress.rank"):
+            if is_progress_file(name) or is_temp_file(name):
                 os.remove(os.path.join(d, name))

@@ -61,7 +61,7 @@ def test_image_command_and_refusals(images, tmp_path, capsys):
     save_timm_checkpoint(other, num_classes=2)
     args = _image_args(images, out, "--dtype", "float16", "--splits", "test")
     args[args.index("--weights") + 1] = str(other)
-    assert main(args) == 1
+    assert main(args) == 2  # exit code 2, as argparse
     err = capsys.readouterr().err
     assert "holds an embedding store made differently" in err and "sha256" in err
     assert "--overwrite" in err
@@ -70,9 +70,9 @@ def test_image_command_and_refusals(images, tmp_path, capsys):
     assert load_manifest(out)["identity"]["weights"]["file"] == "other.pth"
     # a text command on an image dataset, a missing dataset
     assert main(["text", "--dataset", "csv", "--root", str(images / "data"), "--model", "x",
-                 "--out", str(tmp_path / "t")]) == 1
+                 "--out", str(tmp_path / "t")]) == 2
     assert "use 'nt-featurize image'" in capsys.readouterr().err
-    assert main(["image", "--dataset", "nope", "--root", ".", "--model", "x", "--out", "o"]) == 1
+    assert main(["image", "--dataset", "nope", "--root", ".", "--model", "x", "--out", "o"]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
 
 
@@ -134,7 +134,7 @@ def test_subprocess_entry_point_reports_bad_checkpoint(images, tmp_path):
     args = _image_args(images, tmp_path / "s", "-q")
     args[args.index("--weights") + 1] = str(bad)
     res = run_cli(args)
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert "nt-featurize: error" in res.stderr and "missing keys" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "s").exists()
