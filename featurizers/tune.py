@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 
+from .clitools import add_debug_flag, guarded, non_negative_int
 from ._atomic import refuse_existing, write_json
 from .store import EmbeddingStore
 
@@ -52,15 +53,6 @@ METHODS = {
     "dfr": ("DFRClassifier", True),
 }
 HEADS_DIR = "heads"
-EXIT_ERROR = 2
-_EXPECTED = (ValueError, FileNotFoundError, FileExistsError, ImportError, KeyError)
-
-
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
 
 
 def _head_name(text):
@@ -97,7 +89,7 @@ def build_parser():
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="an estimator parameter, VALUE read as JSON else as a string "
                    "(repeatable), e.g. n_epochs=2, threshold=fdr")
-    p.add_argument("--seed", type=_non_negative_int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="the estimator's random_state (default: 0)")
     p.add_argument("--name", type=_head_name, help="the head's file name under heads/ "
                    "(default: the method)")
@@ -114,8 +106,7 @@ def build_parser():
     e.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a weights file holding pickled objects")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    p.add_argument("--debug", action="store_true",
-                   help="show the full traceback of an error instead of one line")
+    add_debug_flag(p)
     return p
 
 
@@ -424,16 +415,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s: %(message)s")
     say = (lambda *a, **k: None) if args.quiet else print
-    try:
-        tune(args, say=say)
-    except _EXPECTED as exc:
-        if args.debug:
-            raise
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"nt-tune: error: {msg}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
-
+    return guarded("nt-tune", lambda: tune(args, say=say), debug=args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())
