@@ -4,7 +4,8 @@ Imports numpy, scipy, scikit-learn and joblib only (never torch).
 """
 
 from . import metrics
-from ._head import LinearHead
+from ._data import TuningData
+from ._linear_head import LinearHead
 from ._neurontune import NeuronTuneClassifier
 from ._scorer import SFitScorer
 from ._scores import select_biased_features, sfit, spuriousness_scores
@@ -31,6 +32,7 @@ __all__ = [
     "NeuronTuneClassifier",
     "RandomMaskClassifier",
     "SFitScorer",
+    "TuningData",
     "__version__",
     "metrics",
     "select_biased_features",

@@ -1,12 +1,8 @@
 """NeuronTuneClassifier: spurious-bias mitigation without group labels."""
 
 from ._docstring import FAMILY_DOCS, Substitution, family_attributes
-from ._family import (
-    IDENTIFICATION_CONSTRAINTS,
-    TRAINER_CONSTRAINTS,
-    _IdentificationMixin,
-    _NeuronTuneBase,
-)
+from ._family import TRAINER_CONSTRAINTS, _NeuronTuneBase
+from ._identification import IDENTIFICATION_CONSTRAINTS, _IdentificationMixin
 
 __all__ = ["NeuronTuneClassifier"]
 
@@ -111,6 +107,7 @@ class NeuronTuneClassifier(_IdentificationMixin, _NeuronTuneBase):
         standardize=False,
         selection="sfit",
         guard_margin=None,
+        store_path=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -132,7 +129,8 @@ class NeuronTuneClassifier(_IdentificationMixin, _NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
-        return self._identified(scores, X_id, y_id, pred)
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
+        return self._identified(scores, X_id, y_id, pred, w_id)

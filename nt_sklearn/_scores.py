@@ -10,6 +10,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
@@ -56,15 +57,24 @@ class _ClassMedianScorer:
     O(n d), where m is the smaller of the two parts (usually the errors): the
     small part's median is taken directly, and the large part's as order
     statistics of the sorted column with the small part's ranks removed.
+
+    With ``sample_weight`` the medians are weighted (frequency weights: an
+    integer weight counts its row that many times, so the result is the
+    median of the repeated rows) and always use the presorted columns.
     """
 
-    def __init__(self, X, y_encoded, n_classes, activation="abs", presort=False):
+    def __init__(self, X, y_encoded, n_classes, activation="abs", presort=False,
+                 sample_weight=None):
         order = np.argsort(y_encoded, kind="stable")
         bounds = np.searchsorted(y_encoded[order], np.arange(n_classes + 1))
         self._order, self._y, self.n_classes = order, y_encoded[order], n_classes
         self._bounds = bounds
         self.n_features = X.shape[1]
-        self._columns = []
+        self._columns, self._weights = [], None
+        if sample_weight is not None:
+            presort = True
+            self._weights = [sample_weight[order[bounds[c] : bounds[c + 1]]]
+                             for c in range(n_classes)]
         for c in range(n_classes):  # a loop over classes, not samples
             A_c = activations(np.asarray(X[order[bounds[c] : bounds[c + 1]]]), activation)
             # both keep one row per feature: the medians then run along contiguous memory
@@ -77,6 +87,14 @@ class _ClassMedianScorer:
         degenerate = []
         for c, columns in enumerate(self._columns):
             wrong_c = wrong[self._bounds[c] : self._bounds[c + 1]]
+            if self._weights is not None:
+                w_c = self._weights[c]
+                if not (w_c[wrong_c].sum() > 0 and w_c[~wrong_c].sum() > 0):
+                    degenerate.append(c)
+                    continue
+                med_wrong, med_right = columns.weighted_split_medians(wrong_c, w_c)
+                scores[:, c] = med_wrong - med_right
+                continue
             n_wrong = int(wrong_c.sum())
             if n_wrong == 0 or n_wrong == len(wrong_c):
                 degenerate.append(c)
@@ -124,6 +142,33 @@ class _SortedColumns:
         med_large = self._median_excluding(small_ranks)
         return (med_small, med_large) if small_is_mask else (med_large, med_small)
 
+    def weighted_split_medians(self, mask, weights, chunk=256):
+        """Weighted medians of the rows in ``mask`` and of the rows outside it.
+
+        The weighted median is the mean of the lower and upper weighted
+        medians: the first sorted values whose cumulative weight reaches, and
+        exceeds, half the total. With integer weights it is exactly the
+        median of the rows repeated that many times; rows of weight 0 count
+        for nothing. O(n d) per call (the weights are placed in each
+        feature's sorted order), ``chunk`` features at a time.
+        """
+        n_features = self.sorted.shape[0]
+        inside = np.where(mask, weights, 0.0)
+        parts = ((inside, np.empty(n_features)), (weights - inside, np.empty(n_features)))
+        for lo in range(0, n_features, chunk):
+            ranks, values = self.ranks[lo : lo + chunk], self.sorted[lo : lo + chunk]
+            rows = np.arange(len(ranks))[:, None]
+            for w, out in parts:
+                placed = np.empty(ranks.shape)
+                placed[rows, ranks] = w  # each feature's weights in its sorted order
+                cumulative = np.cumsum(placed, axis=1)
+                half = cumulative[:, -1:] / 2
+                at = np.stack([np.argmax(cumulative >= half, axis=1),
+                               np.argmax(cumulative > half, axis=1)], axis=1)
+                middle = np.take_along_axis(values, at, axis=1)
+                out[lo : lo + chunk] = (middle[:, 0].astype(np.float64) + middle[:, 1]) / 2
+        return parts[0][1], parts[1][1]
+
     def _median_excluding(self, removed):
         """Median of every feature without the (sorted, per feature) ranks ``removed``."""
         n_left = self.sorted.shape[1] - removed.shape[1]
@@ -168,10 +213,19 @@ def _warn_degenerate(degenerate, classes):
         "y_pred": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "classes": ["array-like", None],
+        "sample_weight": ["array-like", None],
     },
     prefer_skip_nested_validation=True,
 )
-def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
+def spuriousness_scores(
+    X: ArrayLike,
+    y: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    activation: str = "abs",
+    classes: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> np.ndarray:
     """Spuriousness score of every feature for every class.
 
     ``s[k, c] = median(a_k over misclassified class-c samples)
@@ -191,6 +245,10 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
         Applied to ``X`` before the medians (the paper takes ``|x|``).
     classes : array-like of shape (n_classes,), default=None
         Column order of the result; ``np.unique(y)`` when None.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights of the samples: the medians are weighted (an
+        integer weight counts its sample that many times; a weight of 0
+        removes it). None weighs every sample 1.
 
     Returns
     -------
@@ -214,10 +272,18 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
     array([[0., 0.],
            [3., 3.]])
     """
-    X = check_array(X, dtype=[np.float64, np.float32])
+    X = check_array(X, dtype=[np.float64, np.float32, np.float16])
     y = np.asarray(y)
     y_pred = np.asarray(y_pred)
     check_consistent_length(X, y, y_pred)
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (len(X),) or not np.all(np.isfinite(weights) & (weights >= 0)):
+            raise ValueError(
+                f"sample_weight must hold {len(X)} non-negative, finite weights; got shape "
+                f"{weights.shape}."
+            )
     classes = np.unique(y) if classes is None else np.asarray(classes)
     unknown = np.setdiff1d(y, classes)
     if unknown.size:
@@ -227,7 +293,8 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
     y_pred_enc = np.full(len(y_pred), -1)
     known = np.isin(y_pred, classes)
     y_pred_enc[known] = _encode(classes, y_pred[known])
-    scores, degenerate = _ClassMedianScorer(X, y_enc, len(classes), activation)(y_pred_enc)
+    scorer = _ClassMedianScorer(X, y_enc, len(classes), activation, sample_weight=weights)
+    scores, degenerate = scorer(y_pred_enc)
     _warn_degenerate(degenerate, classes)
     return scores
 
@@ -250,8 +317,13 @@ def _encode(classes, values):
     prefer_skip_nested_validation=True,
 )
 def select_biased_features(
-    scores, *, threshold=0.0, max_masked_fraction=None, flags=None, per_class=False
-):
+    scores: ArrayLike,
+    *,
+    threshold: float = 0.0,
+    max_masked_fraction: float | None = None,
+    flags: ArrayLike | None = None,
+    per_class: bool = False,
+) -> np.ndarray:
     """Mask of the biased features.
 
     A feature is biased when its score exceeds ``threshold`` for at least one
@@ -334,7 +406,7 @@ def _capped(worst, mask, max_masked_fraction):
     return mask
 
 
-def sfit(scores):
+def sfit(scores: ArrayLike) -> float:
     """Spuriousness fitness: the sum of ``|s[k, c]|`` over features and classes.
 
     Higher is better: biased and unbiased features are distinguishable in the

@@ -91,6 +91,7 @@ class ClassBalancedRetraining(_NeuronTuneBase):
         standardize=False,
         selection="sfit",
         guard_margin=None,
+        store_path=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -106,8 +107,9 @@ class ClassBalancedRetraining(_NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         """No feature is biased: an all-False mask."""
         return np.zeros(scores.shape[0], dtype=bool), None

@@ -101,6 +101,7 @@ class FixedMaskClassifier(_NeuronTuneBase):
         standardize=False,
         selection="sfit",
         guard_margin=None,
+        store_path=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -118,6 +119,7 @@ class FixedMaskClassifier(_NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
     def _given_mask(self):
@@ -143,5 +145,5 @@ class FixedMaskClassifier(_NeuronTuneBase):
     def _mask_factor(self):
         return self.mask_value
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         return self._given_mask(), None

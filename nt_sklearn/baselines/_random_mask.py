@@ -3,12 +3,8 @@
 import numpy as np
 
 from .._docstring import FAMILY_DOCS, Substitution, family_attributes
-from .._family import (
-    IDENTIFICATION_CONSTRAINTS,
-    TRAINER_CONSTRAINTS,
-    _IdentificationMixin,
-    _NeuronTuneBase,
-)
+from .._family import TRAINER_CONSTRAINTS, _NeuronTuneBase
+from .._identification import IDENTIFICATION_CONSTRAINTS, _IdentificationMixin
 
 __all__ = ["RandomMaskClassifier"]
 
@@ -109,6 +105,7 @@ class RandomMaskClassifier(_IdentificationMixin, _NeuronTuneBase):
         standardize=False,
         selection="sfit",
         guard_margin=None,
+        store_path=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -130,11 +127,12 @@ class RandomMaskClassifier(_IdentificationMixin, _NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         """As many features as NeuronTune's rule selects, drawn uniformly at random."""
-        chosen, p_values = self._identified(scores, X_id, y_id, pred)
+        chosen, p_values = self._identified(scores, X_id, y_id, pred, w_id)
         mask = np.zeros_like(np.atleast_2d(chosen))
         for row, n_masked in zip(mask, np.atleast_2d(chosen).sum(axis=1)):  # per class, or one
             row[rng.choice(len(row), size=n_masked, replace=False)] = True
