@@ -7,6 +7,7 @@ from . import metrics
 from ._data import TuningData
 from ._linear_head import LinearHead
 from ._neurontune import NeuronTuneClassifier
+from ._persistence import load_model, save_model
 from ._scorer import SFitScorer
 from ._scores import select_biased_features, sfit, spuriousness_scores
 from .baselines import (
@@ -34,7 +35,9 @@ __all__ = [
     "SFitScorer",
     "TuningData",
     "__version__",
+    "load_model",
     "metrics",
+    "save_model",
     "select_biased_features",
     "sfit",
     "spuriousness_scores",
