@@ -26,7 +26,7 @@ __all__ = ["load_model", "save_model"]
 
 FORMAT, VERSION = "nt_sklearn.model", 1
 DIAGNOSTICS = ("coef_path_", "intercept_path_")  # left out unless asked: they can be large
-_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*_$")  # fitted attribute names, as scikit-learn's
+_ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*_$")  # fitted attribute names
 _LR_ATTRIBUTES = ("classes_", "coef_", "intercept_", "n_features_in_", "n_iter_",
                   "feature_names_in_")
 

@@ -42,8 +42,8 @@ def _check(y_true, y_pred, groups=None):
     y_pred = column_or_1d(y_pred)
     if groups is None:
         check_consistent_length(y_true, y_pred)
-    elif np.ndim(groups) == 2:
-        groups = _GroupMask(groups)
+    elif isinstance(groups, _GroupMask) or np.ndim(groups) == 2:
+        groups = groups if isinstance(groups, _GroupMask) else _GroupMask(groups)
         check_consistent_length(y_true, y_pred, groups.mask)
     else:
         groups = column_or_1d(groups)
@@ -216,16 +216,17 @@ def mean_accuracy(
         return float(np.mean(y_true == y_pred))
     if groups is None:
         raise ValueError(f"convention={convention!r} needs the groups of the samples.")
+    if convention == "train_weighted" and (isinstance(groups, _GroupMask)
+                                           or np.ndim(train_groups) == 2):
+        raise ValueError(
+            "convention='train_weighted' needs disjoint groups (one label per sample): the "
+            "proportions of overlapping groups do not sum to one."
+        )
     accs = group_accuracies(y_true, y_pred, groups)
     if convention == "group_mean":
         return float(np.mean(list(accs.values())))
     if train_groups is None:
         raise ValueError("convention='train_weighted' needs train_groups.")
-    if isinstance(groups, _GroupMask) or np.ndim(train_groups) == 2:
-        raise ValueError(
-            "convention='train_weighted' needs disjoint groups (one label per sample): the "
-            "proportions of overlapping groups do not sum to one."
-        )
     train_labels, train_counts = np.unique(column_or_1d(train_groups), return_counts=True)
     weights = dict(zip(train_labels.tolist(), train_counts / train_counts.sum()))
     missing = sorted(set(weights) - set(accs))
