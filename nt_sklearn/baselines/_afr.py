@@ -201,14 +201,14 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
 
     def __init__(
         self,
-        estimator=None,
+        estimator: object = None,
         *,
-        gamma=4.0,
-        reg_lambda=0.1,
-        max_iter=1000,
-        tol=1e-6,
-        random_state=None,
-    ):
+        gamma: float = 4.0,
+        reg_lambda: float = 0.1,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.gamma = gamma
         self.reg_lambda = reg_lambda
