@@ -28,7 +28,8 @@ from ._data import TuningData, _logits, _nonuniform
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._docstring import FALLBACK_DOCS, Substitution
 from ._head import _Identity, _Standardizer, train_linear_head
-from ._scores import ACTIVATIONS, _ClassMedianScorer, _encode, _warn_degenerate, sfit
+from ._medians import ACTIVATIONS, _ClassMedianScorer
+from ._scores import _encode, _warn_degenerate, sfit
 
 logger = logging.getLogger(__name__)
 

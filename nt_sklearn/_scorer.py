@@ -2,7 +2,8 @@
 
 from numpy.typing import ArrayLike
 
-from ._scores import ACTIVATIONS, sfit, spuriousness_scores
+from ._medians import ACTIVATIONS
+from ._scores import sfit, spuriousness_scores
 
 __all__ = ["SFitScorer"]
 

@@ -14,7 +14,7 @@ discovery rate across all features and classes.
 import numpy as np
 from scipy.stats import false_discovery_control, mannwhitneyu, norm
 
-from ._scores import activations
+from ._medians import activations
 
 __all__ = ["error_association_pvalues", "fdr_flags"]
 

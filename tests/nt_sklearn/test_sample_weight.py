@@ -24,7 +24,7 @@ from nt_sklearn import (
     spuriousness_scores,
 )
 from nt_sklearn._head import class_balanced_batches
-from nt_sklearn._scores import _SortedColumns
+from nt_sklearn._medians import _SortedColumns
 from nt_sklearn._significance import _weighted_mannwhitney_greater
 
 FAST = dict(n_epochs=3, batches_per_epoch=20)
