@@ -80,7 +80,7 @@ def _afr(reference, data, val, seed, n_epochs):
 
 def _dfr(reference, data, val, seed, n_epochs):
     X_v, y_v, g_v = data[val]
-    return DFRClassifier(random_state=seed).fit(X_v, y_v, groups=g_v)
+    return DFRClassifier(random_state=seed).fit(X_v, y_v, group_labels=g_v)
 
 
 # The recommended configuration beyond the paper (README, "Beyond the paper"): identify and

@@ -322,12 +322,15 @@ def tune(args, say=print):
         if uses_groups:
             say(f"{args.method}: fits on the group labels of split {id_split!r} (the only "
                 "method here that uses them)")
-            est.fit(X_id, y_id, groups=g_id)
+            est.fit(X_id, y_id, group_labels=g_id)
         elif tune_split is None:
             est.fit(X_id, y_id)
         else:
+            from nt_sklearn import TuningData
+
             X_t, y_t, _ = _load(store, data, tune_split)
-            est.fit(X_id, y_id, X_tune=X_t, y_tune=y_t)
+            # a container, so that splits of equal length are accepted (a direct call)
+            est.fit(X_id, y_id, X_tune=TuningData(X_t, y_t))
     messages = sorted({str(w.message) for w in caught
                        if issubclass(w.category, (UserWarning, RuntimeWarning))})
     for m in messages:

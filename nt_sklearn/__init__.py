@@ -5,8 +5,10 @@ Imports numpy, scipy, scikit-learn and joblib only (never torch).
 
 from . import metrics
 from . import plotting
-from ._head import LinearHead
+from ._data import TuningData
+from ._linear_head import LinearHead
 from ._neurontune import NeuronTuneClassifier
+from ._persistence import load_model, save_model
 from ._scorer import SFitScorer
 from ._scores import select_biased_features, sfit, spuriousness_scores
 from .baselines import (
@@ -32,9 +34,12 @@ __all__ = [
     "NeuronTuneClassifier",
     "RandomMaskClassifier",
     "SFitScorer",
+    "TuningData",
     "__version__",
+    "load_model",
     "metrics",
     "plotting",
+    "save_model",
     "select_biased_features",
     "sfit",
     "spuriousness_scores",

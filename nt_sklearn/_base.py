@@ -3,8 +3,10 @@ tuning data, the initial head and the linear predict path.
 
 Conventions, the same for every estimator:
 
-- ``fit(X, y, X_tune=None, y_tune=None)``: ``X`` is the held-out data (the
-  paper's validation split) and ``X_tune`` the training split. What each set
+- ``fit(X, y, X_tune=None, y_tune=None, sample_weight=None)``: ``X`` is the
+  held-out data (the paper's validation split) and ``X_tune`` the training
+  split, an array or a :class:`~nt_sklearn.TuningData` (which also carries the
+  tuning rows' weights); ``sample_weight`` weighs the rows of ``X``. What each set
   is used for is the estimator's own (its ``fit`` docstring says it); what
   happens without ``X_tune`` is declared once per class in
   ``_tuning_fallback`` and implemented here, in
@@ -22,20 +24,22 @@ Conventions, the same for every estimator:
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import log_softmax, softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import (
+    _DTYPES,
+    TuningData,
+    _check_finite_head,
+    _check_magnitude,
+    _check_weights,
+    _logits,
+)
 from ._scores import _encode
-
-_DTYPES = [np.float64, np.float32]
-
-
-def _logits(X, coef, intercept):
-    """``X @ coef.T + intercept`` in X's precision: float32 input is never upcast (copied)."""
-    return X @ coef.T.astype(X.dtype, copy=False) + intercept
 
 
 def _decision_weights(coef, intercept):
@@ -106,17 +110,28 @@ def _initial_head(reference, classes, n_features, head_init="reference"):
 
 
 class _TuningData(NamedTuple):
-    """The data ``fit`` works on once ``X_tune`` is resolved (labels encoded)."""
+    """The data ``fit`` works on once ``X_tune`` is resolved (labels encoded).
+
+    ``w`` and ``w_tune`` are the validated weights of the rows of ``X`` and
+    ``X_tune`` (None: unweighted); :func:`_nonuniform` turns equal weights
+    into None where nt_sklearn computes with them itself.
+    """
 
     X: np.ndarray
     y: np.ndarray
     X_tune: object  # ndarray, memmap, or None (no tuning data)
     y_tune: object
     x_rows: object  # rows of the caller's X that play the role of X; None: all of them
+    w: object = None
+    w_tune: object = None
+
+
+def _rows(w, rows):
+    return None if w is None else w[rows]
 
 
 class _ReferenceMixin:
-    """Label checks, tuning data and the reference model of every estimator.
+    """Input checks, tuning data and the reference model of every estimator.
 
     Uses ``self.estimator`` and ``self._tuning_fallback`` (what ``fit`` does
     without ``X_tune``, one of the keys of ``_TUNING_FALLBACKS`` in
@@ -124,6 +139,18 @@ class _ReferenceMixin:
     """
 
     _tuning_fallback = None  # each estimator that takes X_tune declares its own
+    _fit_dtypes = _DTYPES  # DFR and JTT, which hand X whole to scikit-learn, narrow it
+
+    def _validate_fit_data(self, X, y):
+        """``validate_data`` for ``fit``, then the magnitude check of :func:`_check_magnitude`.
+
+        scikit-learn's finiteness check is replaced by that one: its minimum
+        and maximum find NaN and infinity as well, without the temporary
+        arrays scikit-learn's check allocates for float16 input.
+        """
+        X, y = validate_data(self, X, y, dtype=self._fit_dtypes, ensure_all_finite=False)
+        _check_magnitude(X, "X")
+        return X, y
 
     def _encode_targets(self, y):
         """Set ``classes_`` and return ``y`` encoded; refuse fewer than two classes."""
@@ -136,48 +163,85 @@ class _ReferenceMixin:
             )
         return y_enc
 
-    def _resolve_tuning_data(self, X, y_enc, X_tune, y_tune, rng=None):
+    def _resolve_tuning_data(self, X, y_enc, X_tune, y_tune, rng=None, sample_weight=None):
         """``X_tune`` validated, or the declared fallback when it is None.
 
-        Fallbacks (``_tuning_fallback``): ``"x"``: ``X`` is also the tuning
-        data; ``"split"``: ``X`` is split per class (:func:`_split_halves`),
-        the first half stays ``X`` and the second tunes; ``"split_if_stand_in"``:
-        the same split with the roles swapped (the first half fits the
-        stand-in reference) when ``estimator`` is None, else no tuning data.
+        ``X_tune`` may be a :class:`~nt_sklearn.TuningData` (then ``y_tune``
+        must be None). Fallbacks (``_tuning_fallback``): ``"x"``: ``X`` is
+        also the tuning data; ``"split"``: ``X`` is split per class
+        (:func:`_split_halves`), the first half stays ``X`` and the second
+        tunes; ``"split_if_stand_in"``: the same split with the roles swapped
+        (the first half fits the stand-in reference) when ``estimator`` is
+        None, else no tuning data. The weights travel with their rows.
         """
+        w = _check_weights(sample_weight, len(X))
         if X_tune is not None:
-            X_tune, y_tune_enc = self._validate_tuning_data(X, X_tune, y_tune)
-            return _TuningData(X, y_enc, X_tune, y_tune_enc, None)
-        if y_tune is not None:
+            X_tune, y_tune_enc, w_tune = self._validate_tuning_data(X, X_tune, y_tune)
+            data = _TuningData(X, y_enc, X_tune, y_tune_enc, None, w, w_tune)
+        elif y_tune is not None:
             raise ValueError("y_tune was given without X_tune.")
-        fallback = self._tuning_fallback
-        if fallback == "x":
-            return _TuningData(X, y_enc, X, y_enc, None)
-        if fallback == "split_if_stand_in" and self.estimator is not None:
-            return _TuningData(X, y_enc, None, None, None)
-        first, second = _split_halves(y_enc, len(self.classes_), rng)
-        if fallback == "split":
-            return _TuningData(X[first], y_enc[first], X[second], y_enc[second], first)
-        if fallback == "split_if_stand_in":
-            return _TuningData(X[second], y_enc[second], X[first], y_enc[first], second)
-        raise ValueError(f"unknown tuning fallback {fallback!r}")  # a programming error
+        elif self._tuning_fallback == "x":
+            data = _TuningData(X, y_enc, X, y_enc, None, w, w)
+        elif self._tuning_fallback == "split_if_stand_in" and self.estimator is not None:
+            data = _TuningData(X, y_enc, None, None, None, w, None)
+        else:
+            first, second = _split_halves(y_enc, len(self.classes_), rng)
+            if self._tuning_fallback == "split":
+                data = _TuningData(X[first], y_enc[first], X[second], y_enc[second], first,
+                                   _rows(w, first), _rows(w, second))
+            else:  # "split_if_stand_in"
+                data = _TuningData(X[second], y_enc[second], X[first], y_enc[first], second,
+                                   _rows(w, second), _rows(w, first))
+        self._check_weighted_classes(data)
+        self.n_tune_samples_ = 0 if data.y_tune is None else len(data.y_tune)
+        return data
+
+    def _check_weighted_classes(self, data):
+        """Every class must keep some weight wherever rows are weighted."""
+        for name, y, w in (("X", data.y, data.w), ("the tuning data", data.y_tune, data.w_tune)):
+            if w is None:
+                continue
+            weight = np.bincount(y, weights=w, minlength=len(self.classes_))
+            empty = self.classes_[weight == 0]
+            if empty.size:
+                raise ValueError(
+                    f"The rows of {name} of class(es) {empty.tolist()} all have weight 0; "
+                    "every class needs some weight."
+                )
 
     def _validate_tuning_data(self, X, X_tune, y_tune):
-        if y_tune is None:
-            raise ValueError("X_tune was given without y_tune.")
-        X_tune = validate_data(self, X_tune, reset=False, dtype=_DTYPES)
+        """``(X_tune, y_tune encoded, tuning weights)`` from a raw array or a TuningData."""
+        container = isinstance(X_tune, TuningData)
+        if container:
+            if y_tune is not None:
+                raise ValueError(
+                    "y_tune must be None when X_tune is a TuningData: its y holds the labels."
+                )
+            X_tune, y_tune, w_tune = X_tune.X, X_tune.y, X_tune.sample_weight
+        else:
+            w_tune = None
+            if y_tune is None:
+                raise ValueError("X_tune was given without y_tune.")
+        X_tune = validate_data(
+            self, X_tune, reset=False, dtype=self._fit_dtypes, ensure_all_finite=False
+        )
+        _check_magnitude(X_tune, "X_tune")
         y_tune = np.asarray(y_tune)
         if y_tune.ndim != 1 or len(y_tune) != len(X_tune):
             raise ValueError(
                 f"y_tune must be 1-D with one label per row of X_tune ({len(X_tune)} rows); "
                 f"got shape {y_tune.shape}."
             )
-        if len(X_tune) == len(X) and X_tune is not X and not np.array_equal(X_tune, X):
+        w_tune = _check_weights(w_tune, len(X_tune), "TuningData.sample_weight")
+        if (not container and len(X_tune) == len(X) and X_tune is not X
+                and not np.array_equal(X_tune, X)):
             raise ValueError(
-                f"X_tune has as many rows as X ({len(X)}). scikit-learn's model-selection "
-                "tools (GridSearchCV, cross_validate, ...) slice every fit parameter of that "
-                "length along with the folds of X, which would cut the tuning set silently. "
-                "Drop or repeat one row of the tuning set so that the lengths differ."
+                f"X_tune has exactly as many rows as X ({len(X)}). Inside GridSearchCV, "
+                "cross_validate and the other model-selection tools, a fit parameter of that "
+                "length is cut along with the folds of X, so this tuning set may have been cut "
+                "(or a fold of X merely has its length). To give a tuning set of this length, "
+                "pass it as X_tune=nt_sklearn.TuningData(X_tune, y_tune): model-selection "
+                "tools never slice a TuningData."
             )
         unseen = np.setdiff1d(y_tune, self.classes_)
         if unseen.size:
@@ -188,13 +252,16 @@ class _ReferenceMixin:
                 f"y_tune has no sample of class(es) {missing.tolist()}; class-balanced "
                 "tuning needs every class of y."
             )
-        return X_tune, _encode(self.classes_, y_tune)
+        return X_tune, _encode(self.classes_, y_tune), w_tune
 
-    def _reference(self, X_tune, y_tune_enc):
-        """``estimator`` checked against the labels, or the stand-in fitted on the tuning data."""
+    def _reference(self, X_tune, y_tune_enc, w_tune=None):
+        """``estimator`` checked against the labels, or the stand-in fitted on the tuning data
+        (weighted by ``w_tune``)."""
         if self.estimator is None:
             lr = LogisticRegression(max_iter=1000)
-            return lr.fit(X_tune, self.classes_[y_tune_enc])
+            lr.fit(X_tune, self.classes_[y_tune_enc], sample_weight=w_tune)
+            _check_finite_head(lr.coef_, lr.intercept_, "The stand-in LogisticRegression")
+            return lr
         try:
             check_is_fitted(self.estimator)
         except NotFittedError as exc:
@@ -220,7 +287,7 @@ class _LinearPredictMixin:
         """Decision scores with one column, or one per class (a hook: AFR adds an offset)."""
         return _logits(X, self.coef_, self.intercept_)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Decision function of the linear head, ``X @ coef_.T + intercept_``.
 
         Parameters
@@ -239,7 +306,7 @@ class _LinearPredictMixin:
         scores = self._scores(X)
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict class labels: the class of the largest logit.
 
         Parameters
@@ -257,7 +324,7 @@ class _LinearPredictMixin:
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict class probabilities: the softmax of the logits.
 
         Parameters
@@ -273,7 +340,7 @@ class _LinearPredictMixin:
         """
         return softmax(self._two_columns(self.decision_function(X)), axis=1)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict the logarithm of the class probabilities, computed stably.
 
         Parameters

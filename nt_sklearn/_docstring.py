@@ -195,6 +195,15 @@ When set, keep the reference model (``kept_reference_``, with
 standard errors of the reference's worst-class accuracy. Only for a linear
 reference (``head_init_ == "reference"``). None (the paper): no guard.""",
     ),
+    "store_path": _entry(
+        "store_path : bool, default=True",
+        """\
+Keep every epoch's head as ``coef_path_`` and ``intercept_path_`` (for studies
+of model selection). They take ``n_iter_ * n_classes * (n_features + 1)``
+floats: 655 MB for 1000 classes x 2048 features x 40 epochs. False leaves them
+out, and the fit then holds two heads instead of all of them;
+:func:`~nt_sklearn.save_model` leaves them out unless asked.""",
+    ),
     "random_state": _entry(
         "random_state : int, RandomState instance or None, default=None",
         """\
@@ -208,7 +217,8 @@ _IDENTIFICATION = (
 )
 _TRAINER = (
     "optimizer", "learning_rate", "momentum", "weight_decay", "batch_size", "batches_per_epoch",
-    "n_epochs", "head_init", "standardize", "selection", "guard_margin", "random_state",
+    "n_epochs", "head_init", "standardize", "selection", "guard_margin", "store_path",
+    "random_state",
 )
 
 
@@ -319,11 +329,12 @@ def family_attributes(*, biased_features, p_values, spuriousness_scores):
                 "The head after every epoch on the raw embeddings, masking included,\n"
                 "one row per class (two classes included): epoch ``e`` predicts\n"
                 "``argmax(X @ coef_path_[e].T + intercept_path_[e])``. For studies of\n"
-                "model selection (e.g. SFit against a group-labelled criterion).",
+                "model selection (e.g. SFit against a group-labelled criterion).\n"
+                "Set only with ``store_path=True``.",
             ),
             _entry(
                 "intercept_path_ : ndarray of shape (n_iter_, n_classes)",
-                "The intercepts that go with ``coef_path_``.",
+                "The intercepts that go with ``coef_path_``; only with\n``store_path=True``.",
             ),
             _entry(
                 "best_epoch_ : int",
@@ -347,6 +358,11 @@ def family_attributes(*, biased_features, p_values, spuriousness_scores):
                 "True (and a warning was issued) when a class is never predicted on\n"
                 "the identification data or the worst-class accuracy there is more\n"
                 "than 10 points below the reference's.",
+            ),
+            _entry(
+                "n_tune_samples_ : int",
+                "Rows of the tuning data the head was trained on (``X_tune``'s, or\n"
+                "the half of ``X`` that took its role).",
             ),
             _entry(
                 "identification_indices_ : ndarray of int or None",
@@ -378,10 +394,17 @@ _FAMILY_NOTES = """\
     """ + _COEF_CONVENTION + """
 
     scikit-learn's model-selection tools slice every fit parameter with as
-    many rows as ``X`` along with the folds. A tuning set of exactly
-    ``len(X)`` rows would therefore be cut silently; ``fit`` refuses such a
-    tuning set unless it equals ``X`` (identifying on the tuning data), and
-    the error says how to proceed."""
+    many rows as ``X`` along with the folds. A raw tuning array of exactly
+    ``len(X)`` rows may therefore have been cut silently, and ``fit``
+    refuses it unless it equals ``X`` (identifying on the tuning data). Wrap
+    a tuning set of any length in :class:`~nt_sklearn.TuningData`, which
+    those tools never slice: ``fit(X, y, X_tune=TuningData(X_tune, y_tune))``
+    is accepted whatever the lengths, inside a grid search too.
+
+    ``fit`` refuses inputs whose magnitude would overflow the precision of
+    training (the largest value is named), and stops with "training diverged
+    at epoch N, lower learning_rate" when the head's logits or weights stop
+    being finite: a fitted model is never NaN."""
 
 FAMILY_DOCS = {
     **_PARAMETERS,

@@ -15,28 +15,21 @@ import logging
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
-from ._base import _DTYPES, _decision_weights, _initial_head, _LinearPredictMixin, _logits
-from ._base import _ReferenceMixin
+from ._base import _decision_weights, _initial_head, _LinearPredictMixin, _ReferenceMixin
+from ._data import TuningData, _logits, _nonuniform
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._docstring import FALLBACK_DOCS, Substitution
 from ._head import _Identity, _Standardizer, train_linear_head
-from ._scores import (
-    ACTIVATIONS,
-    _ClassMedianScorer,
-    _encode,
-    _warn_degenerate,
-    select_biased_features,
-    sfit,
-)
-from ._significance import error_association_pvalues, fdr_flags
+from ._medians import ACTIVATIONS, _ClassMedianScorer
+from ._scores import _encode, _warn_degenerate, sfit
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +50,7 @@ TRAINER_CONSTRAINTS = {
     "standardize": ["boolean"],
     "selection": [StrOptions({"sfit", "last", "worst_class"})],
     "guard_margin": [Interval(Real, None, None, closed="neither"), StrOptions({"auto"}), None],
+    "store_path": ["boolean"],
     "random_state": ["random_state"],
 }
 MASK_VALUE_CONSTRAINT = {"mask_value": [Interval(Real, None, None, closed="neither")]}
@@ -90,11 +84,21 @@ def _histories(epochs):
     return np.array([e.sfit for e in epochs]), np.array([e.worst_class for e in epochs])
 
 
-def _class_accuracy(y_encoded, pred, n_classes):
-    """Accuracy within each class (recall), 0 for a class without samples."""
-    hits = np.bincount(y_encoded, weights=pred == y_encoded, minlength=n_classes)
-    counts = np.bincount(y_encoded, minlength=n_classes)
-    return hits / np.maximum(counts, 1)
+def _class_accuracy(y_encoded, pred, n_classes, weights=None):
+    """Accuracy within each class (recall), 0 for a class without samples; weighted by
+    ``weights`` when given."""
+    if weights is None:
+        hits = np.bincount(y_encoded, weights=pred == y_encoded, minlength=n_classes)
+        counts = np.bincount(y_encoded, minlength=n_classes)
+        return hits / np.maximum(counts, 1)
+    hits = np.bincount(y_encoded, weights=weights * (pred == y_encoded), minlength=n_classes)
+    counts = np.bincount(y_encoded, weights=weights, minlength=n_classes)
+    return hits / np.where(counts > 0, counts, 1.0)
+
+
+def _weighted(data):
+    """``(weights of X, weights of the tuning data)`` as nt_sklearn computes with them."""
+    return _nonuniform(data.w), _nonuniform(data.w_tune)
 
 
 class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEstimator):
@@ -121,8 +125,9 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         """Factor of the masked features."""
         return 1.0
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
-        """``(mask, p_values)`` of one round, from the scores of the predictions ``pred``."""
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
+        """``(mask, p_values)`` of one round, from the scores of the predictions ``pred``
+        (``w_id``: the weights of the identification rows, or None)."""
         raise NotImplementedError
 
     def _check_mask_parameters(self):
@@ -132,7 +137,14 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
 
     @Substitution(fallback=FALLBACK_DOCS["split"])
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, X_tune=None, y_tune=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        X_tune: ArrayLike | TuningData | None = None,
+        y_tune: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> "_NeuronTuneBase":
         """Decide the mask on ``X``, tune a head on ``X_tune``, select an epoch on ``X``.
 
         Parameters
@@ -143,30 +155,47 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
             SFit and worst-class accuracy that select the epoch.
         y : array-like of shape (n_samples,)
             Class labels of ``X``. Group labels are never needed.
-        X_tune : array-like of shape (n_tune, n_features), default=None
+        X_tune : array-like of shape (n_tune, n_features) or TuningData, default=None
             Tuning embeddings (the paper: the training split), on which the
             stand-in reference (``estimator=None``) is fitted and the head is
             trained; read one mini-batch at a time, so a read-only memmap is
-            never copied.
+            never copied (float16 rows are computed in float32 batch by
+            batch). A :class:`~nt_sklearn.TuningData` carries the labels
+            and the weights of the tuning rows and may have any length; a
+            raw array of exactly ``len(X)`` rows is refused (see Notes).
             %(fallback)s
         y_tune : array-like of shape (n_tune,), default=None
-            Class labels of ``X_tune``; required with ``X_tune``.
+            Class labels of ``X_tune``; required with a raw ``X_tune``, None
+            with a TuningData.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the rows of ``X`` (an integer weight is that
+            many copies of the row; 0 removes it): the medians of the
+            spuriousness scores and of SFit, the significance test of
+            ``threshold="fdr"`` and the per-class accuracies (selection, the
+            guard) are weighted. With ``X_tune=None`` they travel with their
+            rows into the two halves, and the tuning half's weights act as
+            the tuning weights. The tuning rows' weights
+            (``TuningData(..., sample_weight=...)``) weigh the stand-in
+            reference's fit and the class-balanced draws: within each class
+            a row is drawn with probability proportional to its weight, so
+            batches stay class-balanced. Equal weights give the unweighted
+            fit; other weights draw from a different random stream.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        X, y = self._validate_fit_data(X, y)
         y_enc = self._encode_targets(y)
         self._check_mask_parameters()
         rng = check_random_state(self.random_state)
-        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng)
+        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng, sample_weight)
         times = dict.fromkeys(FIT_TIME_KEYS, 0.0)
         head, ref_pred = self._reference_step(data, times)
         epochs, scores, p_values = self._tune_rounds(data, head, ref_pred, rng, times)
         best = self._select_epoch(*_histories(epochs))
-        kept = self._guard(epochs[best], data.y)
+        kept = self._guard(epochs[best], data)
         self._set_fitted(data, epochs, epochs[best], None if kept else best, head, scores, p_values)
         self.fit_times_ = times
         return self
@@ -174,14 +203,16 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
     def _reference_step(self, data, times):
         """The reference model, the head it starts, and its predictions on ``X``."""
         with _timed(times, "reference"):
-            reference = self._reference(data.X_tune, data.y_tune)
+            reference = self._reference(data.X_tune, data.y_tune, data.w_tune)
             coef, intercept, how = _initial_head(
                 reference, self.classes_, self.n_features_in_, self.head_init
             )
             ref_pred = _encode(self.classes_, np.asarray(reference.predict(data.X)))
         self.reference_estimator_ = reference
         self.head_init_ = how
-        self.reference_class_accuracy_ = _class_accuracy(data.y, ref_pred, len(self.classes_))
+        self.reference_class_accuracy_ = _class_accuracy(
+            data.y, ref_pred, len(self.classes_), _weighted(data)[0]
+        )
         return (coef, intercept), ref_pred
 
     def _tune_rounds(self, data, head, pred, rng, times):
@@ -189,9 +220,11 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         with _timed(times, "tune"):
             # the head trains on standardised embeddings when asked; it is folded back after
             space = _Standardizer(data.X_tune) if self.standardize else _Identity()
+        w_id = _weighted(data)[0]
         with _timed(times, "sfit_setup"):
             score_fn = _ClassMedianScorer(
-                data.X, data.y, len(self.classes_), self.activation, presort=True
+                data.X, data.y, len(self.classes_), self.activation, presort=True,
+                sample_weight=w_id,
             )
         coef, intercept = space.to_inner(*head)
         mask = self._empty_mask()
@@ -207,16 +240,29 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
                 scores, degenerate = score_fn(pred)
                 if round_ == 0:
                     _warn_degenerate(degenerate, self.classes_)
-                new, p_values = self._biased(scores, data.X, data.y, pred, batch_rng)
+                new, p_values = self._biased(scores, data.X, data.y, pred, batch_rng, w_id)
                 mask = mask | new
             logger.info("round %d: %.1f%% of the features masked", round_ + 1, 100 * mask.mean())
             scale = np.where(mask, float(self._mask_factor()), 1.0)
             epochs += self._tune_round(data, space, score_fn, (coef, intercept), scale, mask,
-                                       batch_rng, times)
+                                       batch_rng, times, epochs)
         return epochs, scores, p_values
 
-    def _tune_round(self, data, space, score_fn, head, scale, mask, rng, times):
-        """Train ``n_epochs`` epochs with this mask; record every epoch's head and scores."""
+    def _forget_heads(self, done, epochs):
+        """With ``store_path=False``: drop the heads of the epochs (of earlier rounds,
+        ``done``, and of this one) that can no longer be selected. The epoch finally
+        selected is the best of the epochs up to itself, so keeping the best so far loses
+        nothing, and the fit holds two heads instead of ``n_iter_``."""
+        best = self._select_epoch(*_histories(done + epochs))
+        for records, offset in ((done, 0), (epochs, len(done))):
+            for i, e in enumerate(records):
+                if i + offset != best and e.coef is not None:
+                    records[i] = replace(e, coef=None, intercept=None, path_coef=None,
+                                         path_intercept=None)
+
+    def _tune_round(self, data, space, score_fn, head, scale, mask, rng, times, done):
+        """Train ``n_epochs`` epochs with this mask; record every epoch's head and scores
+        (``done``: the records of the earlier rounds)."""
         trained = train_linear_head(
             space.wrap(data.X_tune),
             data.y_tune,
@@ -232,7 +278,10 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
             batches_per_epoch=self.batches_per_epoch,
             n_epochs=self.n_epochs,
             rng=rng,
+            sample_weight=_weighted(data)[1],
+            first_epoch=len(done) + 1,
         )
+        w_id = _weighted(data)[0]
         epochs, last_pred, value = [], None, None
         while True:
             with _timed(times, "tune"):
@@ -245,9 +294,11 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
                 if last_pred is None or not np.array_equal(pred, last_pred):
                     value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
                 last_pred = pred
-                worst = _class_accuracy(data.y, pred, len(self.classes_)).min()
+                worst = _class_accuracy(data.y, pred, len(self.classes_), w_id).min()
             epochs.append(_Epoch(W, b, scale, mask, path_coef, path_intercept, value, worst))
-            logger.debug("epoch %d: SFit %.6g", len(epochs), value)
+            logger.debug("epoch %d: SFit %.6g", len(done) + len(epochs), value)
+            if not self.store_path:
+                self._forget_heads(done, epochs)
 
     def _select_epoch(self, sfit_values, worst):
         """Index of the epoch kept by ``selection``."""
@@ -258,27 +309,30 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         # "worst_class": the best worst-class accuracy; among ties, the highest SFit
         return int(np.lexsort((-sfit_values, -worst))[0])
 
-    def _guard(self, chosen, y_id):
+    def _guard(self, chosen, data):
         """Whether ``guard_margin`` keeps the reference instead of the ``chosen`` epoch."""
         kept = bool(
             self.guard_margin is not None
             and self.head_init_ == "reference"
             and chosen.worst_class
-            < self.reference_class_accuracy_.min() + self._guard_margin(y_id, len(self.classes_))
+            < self.reference_class_accuracy_.min()
+            + self._guard_margin(data.y, len(self.classes_), _weighted(data)[0])
         )
         if kept:
             logger.info("the tuned head does not beat the reference by guard_margin; kept it")
         return kept
 
-    def _guard_margin(self, y_id, n_classes):
+    def _guard_margin(self, y_id, n_classes, w_id=None):
         """``guard_margin``; "auto": two standard errors of the reference's worst-class
-        accuracy, sqrt(p (1 - p) / n) for that class's n identification samples."""
+        accuracy, sqrt(p (1 - p) / n) for that class's n identification samples (their
+        total weight, with frequency weights)."""
         if self.guard_margin != "auto":
             return float(self.guard_margin)
         worst = int(np.argmin(self.reference_class_accuracy_))
         p = self.reference_class_accuracy_[worst]
-        n = max(int(np.sum(y_id == worst)), 1)
-        return 2.0 * np.sqrt(p * (1.0 - p) / n)
+        in_worst = y_id == worst
+        n = float(np.sum(in_worst)) if w_id is None else float(np.sum(w_id[in_worst]))
+        return 2.0 * np.sqrt(p * (1.0 - p) / max(n, 1.0))
 
     def _set_fitted(self, data, epochs, chosen, best, head, scores, p_values):
         """Every fitted attribute, from the records and the ``chosen`` epoch (index ``best``;
@@ -300,11 +354,15 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         self.biased_feature_indices_ = np.flatnonzero(self.biased_features_)
         self.masked_fraction_ = float(np.mean(self.feature_scale_ != 1.0))
         self.sfit_history_, self.worst_class_history_ = _histories(epochs)
-        self.coef_path_ = np.array([e.path_coef for e in epochs])
-        self.intercept_path_ = np.array([e.path_intercept for e in epochs])
+        for name in ("coef_path_", "intercept_path_"):  # a refit with store_path=False
+            self.__dict__.pop(name, None)
+        if self.store_path:
+            self.coef_path_ = np.array([e.path_coef for e in epochs])
+            self.intercept_path_ = np.array([e.path_intercept for e in epochs])
         self.n_iter_ = len(epochs)
         pred = np.argmax(_logits(data.X, path_coef, path_intercept), axis=1)
-        self.class_accuracy_ = _class_accuracy(data.y, pred, len(self.classes_))
+        self.class_accuracy_ = _class_accuracy(data.y, pred, len(self.classes_),
+                                               _weighted(data)[0])
         self.degenerate_ = self._check_collapse(self.class_accuracy_, pred)
 
     def _check_collapse(self, class_accuracy, pred):
@@ -333,59 +391,4 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
-        return tags
-
-
-IDENTIFICATION_CONSTRAINTS = {
-    "threshold": [Interval(Real, None, None, closed="neither"), StrOptions({"fdr"})],
-    "fdr_level": [Interval(Real, 0, 1, closed="neither")],
-    "mask_scope": [StrOptions({"union", "per_class"})],
-    **MASK_VALUE_CONSTRAINT,
-    "max_masked_fraction": [Interval(Real, 0, 1, closed="both"), None],
-    "n_rounds": [Interval(Integral, 1, None, closed="left")],
-}
-
-
-class _IdentificationMixin:
-    """NeuronTune's identification rule, for the siblings that identify.
-
-    Reads ``threshold``, ``fdr_level``, ``mask_scope``, ``mask_value``,
-    ``max_masked_fraction`` and ``n_rounds`` (``IDENTIFICATION_CONSTRAINTS``).
-    """
-
-    def _rounds(self):
-        return self.n_rounds
-
-    def _empty_mask(self):
-        per_class = self.mask_scope == "per_class"
-        return np.zeros((len(self.classes_), self.n_features_in_) if per_class
-                        else self.n_features_in_, dtype=bool)
-
-    def _mask_factor(self):
-        return self.mask_value
-
-    def _identified(self, scores, X_id, y_id, pred):
-        """``(mask, p_values)``: the features NeuronTune's rule flags in these scores."""
-        if self.threshold == "fdr":
-            p_values = error_association_pvalues(X_id, y_id, pred, len(self.classes_),
-                                                 self.activation)
-            flags = fdr_flags(p_values, self.fdr_level)
-        else:
-            p_values, flags = None, scores > self.threshold
-        mask = select_biased_features(
-            scores,
-            flags=flags,
-            max_masked_fraction=self.max_masked_fraction,
-            per_class=self.mask_scope == "per_class",
-        )
-        return mask, p_values
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # Masking trades average accuracy for worst-group accuracy by design: on
-        # scikit-learn's 2-feature, 3-class blobs the paper's threshold of 0 masks
-        # one of the two features and training accuracy falls to about 0.7 (0.97
-        # with mask_value=1, see tests/nt_sklearn/test_neurontune.py). The tag keeps the
-        # rest of check_classifiers_train running instead of stopping at its 0.83 bar.
-        tags.classifier_tags.poor_score = True
         return tags

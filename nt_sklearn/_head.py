@@ -1,26 +1,26 @@
-"""Linear heads: the class-balanced trainer, its standardised space, and a head built from arrays.
+"""The class-balanced linear head trainer and its standardised space.
 
 The trainer is NeuronTune's tuning step (Section 4.2.2): a linear softmax
 layer on masked embeddings, trained on class-balanced mini-batches with
 PyTorch-style SGD (momentum, coupled weight decay) or AdamW, in vectorised
 numpy. ``_Standardizer`` lets it train on standardised embeddings and folds
-the weights back. ``LinearHead`` wraps a fitted last layer given as arrays,
-such as the backbone's own classifier exported by the featurizers.
+the weights back.
 """
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_array
 
-__all__ = ["LinearHead", "class_balanced_batches", "train_linear_head"]
+__all__ = ["class_balanced_batches", "train_linear_head"]
 
 
-def class_balanced_batches(y_encoded, n_classes, per_class, n_batches, rng):
+def class_balanced_batches(y_encoded, n_classes, per_class, n_batches, rng, sample_weight=None):
     """Row indices and labels of ``n_batches`` class-balanced mini-batches.
 
     Every batch holds ``per_class`` rows of each class, drawn with
-    replacement. Rows are sorted inside each batch (the gradient of a batch
+    replacement: uniformly, or with probability proportional to
+    ``sample_weight`` within the class (the same distribution as uniform
+    draws from the rows repeated by integer weights; rows of weight 0 are
+    never drawn). Rows are sorted inside each batch (the gradient of a batch
     does not depend on its order) so that reads from a memory-mapped array
     move forward through the file.
 
@@ -32,7 +32,15 @@ def class_balanced_batches(y_encoded, n_classes, per_class, n_batches, rng):
     rows = np.empty((n_batches, n_classes * per_class), dtype=np.intp)
     for c in range(n_classes):
         members = np.flatnonzero(y_encoded == c)
-        draws = rng.integers(0, len(members), size=(n_batches, per_class))
+        if sample_weight is None:
+            draws = rng.integers(0, len(members), size=(n_batches, per_class))
+        else:  # inverse CDF of the class's weights
+            weights = sample_weight[members]
+            cumulative = np.cumsum(weights)
+            u = rng.random((n_batches, per_class)) * cumulative[-1]
+            draws = np.searchsorted(cumulative, u, side="right")
+            # u rounds up to the total at worst: the last row of positive weight takes it
+            draws = np.minimum(draws, np.flatnonzero(weights > 0)[-1])
         rows[:, c * per_class : (c + 1) * per_class] = members[draws]
     labels = np.repeat(np.arange(n_classes), per_class)
     order = np.argsort(rows, axis=1, kind="stable")
@@ -55,6 +63,8 @@ def train_linear_head(
     batches_per_epoch=200,
     n_epochs=40,
     rng,
+    sample_weight=None,
+    first_epoch=1,
 ):
     """Train a softmax head on class-balanced batches; yield it after every epoch.
 
@@ -82,31 +92,58 @@ def train_linear_head(
         As the estimators' parameters.
     rng : numpy.random.Generator
         Draws the mini-batches.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the rows in the class-balanced draws; None: uniform.
+    first_epoch : int, default=1
+        The number of the first epoch, for the divergence message.
 
     Yields
     ------
     coef, intercept : ndarray
         Copies of the head at the end of each epoch.
+
+    Raises
+    ------
+    ValueError
+        "training diverged at epoch N" when the logits or the weights stop
+        being finite (a learning rate too large for the embeddings' scale).
     """
     W = np.array(coef, dtype=np.float64)
     b = np.array(intercept, dtype=np.float64)
     scale = np.asarray(feature_scale, dtype=np.float64)
     per_class = max(1, batch_size // n_classes)
     state = _OptimizerState(W, b, optimizer, learning_rate, momentum, weight_decay)
-    for _ in range(n_epochs):
+    for epoch in range(first_epoch, first_epoch + n_epochs):
         rows, labels = class_balanced_batches(
-            y_encoded, n_classes, per_class, batches_per_epoch, rng
+            y_encoded, n_classes, per_class, batches_per_epoch, rng, sample_weight
         )
-        for batch_rows, batch_labels in zip(rows, labels):
-            # The two products run in the embeddings' own precision (float32 stays float32,
-            # as in PyTorch); the weights and their updates stay float64 ("master weights").
-            # Casting every batch to float64 cost as much as the products themselves.
-            Xb = X[batch_rows]
-            P = softmax(Xb @ (W * scale).T.astype(Xb.dtype) + b, axis=1)
-            P[np.arange(len(batch_labels)), batch_labels] -= 1.0
-            P /= len(batch_labels)  # gradient of the mean cross-entropy w.r.t. the logits
-            state.step((P.T.astype(Xb.dtype) @ Xb) * scale, P.sum(axis=0))
+        # overflow is detected below and reported once, not warned about at every batch
+        with np.errstate(over="ignore", invalid="ignore"):
+            for batch_rows, batch_labels in zip(rows, labels):
+                # The two products run in the embeddings' own precision (float32 stays
+                # float32, as in PyTorch; float16 batches are computed in float32); the weights
+                # and their updates stay float64 ("master weights"). Casting every batch to
+                # float64 cost as much as the products themselves.
+                Xb = X[batch_rows]
+                if Xb.dtype == np.float16:
+                    Xb = Xb.astype(np.float32)
+                P = softmax(Xb @ (W * scale).T.astype(Xb.dtype) + b, axis=1)
+                if not np.isfinite(P).all():  # (batch, classes): cheap beside the products
+                    _diverged(epoch, learning_rate)
+                P[np.arange(len(batch_labels)), batch_labels] -= 1.0
+                P /= len(batch_labels)  # gradient of the mean cross-entropy w.r.t. the logits
+                state.step((P.T.astype(Xb.dtype) @ Xb) * scale, P.sum(axis=0))
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            _diverged(epoch, learning_rate)
         yield W.copy(), b.copy()
+
+
+def _diverged(epoch, learning_rate):
+    raise ValueError(
+        f"training diverged at epoch {epoch}, lower learning_rate (now {learning_rate:g}): "
+        "the head's logits or weights are no longer finite. Standardising the embeddings "
+        "(standardize=True) also helps."
+    )
 
 
 class _OptimizerState:
@@ -199,164 +236,3 @@ class _StandardizedRows:
 
     def __getitem__(self, rows):
         return (np.asarray(self.X[rows], dtype=np.float64) - self.mean) / self.std
-
-
-class LinearHead(ClassifierMixin, BaseEstimator):
-    """A fixed linear classifier given by its weights.
-
-    Use it to hand a backbone's own last layer (for example the ``head.npz``
-    of an embedding store) to :class:`NeuronTuneClassifier` as the reference
-    model. It is fitted from the start; ``fit`` only validates the arrays.
-    Because the weights are parameters, cloning (as grid searches do) keeps
-    the head intact.
-
-    Parameters
-    ----------
-    coef : array-like of shape (n_classes, n_features)
-        One row of weights per class (a single row for a binary logistic
-        model, whose positive class is ``classes[1]``).
-    intercept : array-like of shape (n_classes,) or (1,)
-        One intercept per row of ``coef``.
-    classes : array-like of shape (n_classes,)
-        The label of each row.
-
-    Attributes
-    ----------
-    coef_, intercept_, classes_ : ndarray
-        The parameters as validated arrays, in the layout given (one row per
-        class, or a single row for two classes): the backbone's layer as it
-        is, not converted to the decision-function convention of the
-        estimators that take it as their reference.
-    n_features_in_ : int
-        The width of ``coef``.
-
-    See Also
-    --------
-    NeuronTuneClassifier : Takes a LinearHead as its reference model.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from nt_sklearn import LinearHead
-    >>> head = LinearHead(coef=np.eye(2), intercept=np.zeros(2), classes=["cat", "dog"])
-    >>> head.predict(np.array([[2.0, 1.0], [0.0, 3.0]])).tolist()
-    ['cat', 'dog']
-    """
-
-    def __init__(self, coef, intercept, classes):
-        self.coef = coef
-        self.intercept = intercept
-        self.classes = classes
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def _arrays(self):
-        coef = np.atleast_2d(np.asarray(self.coef, dtype=np.float64))
-        intercept = np.atleast_1d(np.asarray(self.intercept, dtype=np.float64))
-        classes = np.asarray(self.classes)
-        n_rows = 1 if len(classes) == 2 and coef.shape[0] == 1 else len(classes)
-        if coef.ndim != 2 or coef.shape[0] != n_rows or intercept.shape != (n_rows,):
-            raise ValueError(
-                f"LinearHead expects coef of shape ({len(classes)}, n_features) and intercept "
-                f"of shape ({len(classes)},) for {len(classes)} classes; got coef "
-                f"{coef.shape} and intercept {intercept.shape}."
-            )
-        if len(np.unique(classes)) != len(classes):
-            raise ValueError(f"LinearHead classes must be distinct, got {classes.tolist()}")
-        return coef, intercept, classes
-
-    @property
-    def coef_(self):
-        return self._arrays()[0]
-
-    @property
-    def intercept_(self):
-        return self._arrays()[1]
-
-    @property
-    def classes_(self):
-        return self._arrays()[2]
-
-    @property
-    def n_features_in_(self):
-        return self._arrays()[0].shape[1]
-
-    def fit(self, X=None, y=None):
-        """Validate the weights; nothing is learned.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), default=None
-            Ignored: the head is given by its parameters.
-        y : array-like of shape (n_samples,), default=None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The head itself.
-        """
-        self._arrays()
-        return self
-
-    def decision_function(self, X):
-        """Compute the logits of the head.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings, as wide as ``coef``.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_rows)
-            One logit per row of ``coef``; for a single-row binary head, the
-            logit of ``classes[1]`` (raveled).
-        """
-        coef, intercept, _ = self._arrays()
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != coef.shape[1]:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but LinearHead has {coef.shape[1]} (coef width)."
-            )
-        scores = X @ coef.T.astype(X.dtype, copy=False) + intercept
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Predict the class of the largest logit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings, as wide as ``coef``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes``.
-        """
-        scores = self.decision_function(X)
-        classes = np.asarray(self.classes)
-        if scores.ndim == 1:
-            return classes[(scores > 0).astype(int)]
-        return classes[np.argmax(scores, axis=1)]
-
-    def predict_proba(self, X):
-        """Predict class probabilities: the softmax of the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings, as wide as ``coef``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes`` (a sigmoid and its complement
-            for a single-row binary head).
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            scores = np.column_stack([np.zeros_like(scores), scores])
-        return softmax(scores, axis=1)

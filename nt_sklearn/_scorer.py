@@ -1,6 +1,9 @@
 """SFitScorer: the paper's label-free model-selection score as a scorer."""
 
-from ._scores import ACTIVATIONS, sfit, spuriousness_scores
+from numpy.typing import ArrayLike
+
+from ._medians import ACTIVATIONS
+from ._scores import sfit, spuriousness_scores
 
 __all__ = ["SFitScorer"]
 
@@ -37,12 +40,12 @@ class SFitScorer:
     12.5
     """
 
-    def __init__(self, activation="abs"):
+    def __init__(self, activation: str = "abs") -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: object, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Return the SFit of ``estimator``'s predictions on ``X``.
 
         Parameters
@@ -69,5 +72,5 @@ class SFitScorer:
         )
         return sfit(scores)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SFitScorer(activation={self.activation!r})"

@@ -10,145 +10,14 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._compat import Interval, StrOptions
+from ._medians import ACTIVATIONS, _ClassMedianScorer
 
-__all__ = ["activations", "select_biased_features", "sfit", "spuriousness_scores"]
-
-ACTIVATIONS = ("abs", "relu", "identity")
-
-
-def activations(X, kind="abs"):
-    """Map embeddings to the activations the scores compare.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    kind : {"abs", "relu", "identity"}, default="abs"
-        ``"abs"`` is the paper's choice: a large magnitude, of either sign,
-        means a large contribution to the prediction.
-
-    Returns
-    -------
-    A : ndarray of shape (n_samples, n_features)
-        ``X`` itself for ``"identity"``, else a new array of X's dtype.
-    """
-    if kind == "abs":
-        return np.abs(X)
-    if kind == "relu":
-        return np.maximum(X, 0)
-    if kind == "identity":
-        return X
-    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {kind!r}")
-
-
-class _ClassMedianScorer:
-    """Scores of one identification set for many prediction vectors.
-
-    The activations are computed once and kept grouped by class; each call
-    splits every class into misclassified and correct rows and takes the two
-    column-wise medians.
-
-    With ``presort=True`` (used for SFit after every epoch) each class's
-    columns are sorted once, and a call costs O(m d log m) instead of
-    O(n d), where m is the smaller of the two parts (usually the errors): the
-    small part's median is taken directly, and the large part's as order
-    statistics of the sorted column with the small part's ranks removed.
-    """
-
-    def __init__(self, X, y_encoded, n_classes, activation="abs", presort=False):
-        order = np.argsort(y_encoded, kind="stable")
-        bounds = np.searchsorted(y_encoded[order], np.arange(n_classes + 1))
-        self._order, self._y, self.n_classes = order, y_encoded[order], n_classes
-        self._bounds = bounds
-        self.n_features = X.shape[1]
-        self._columns = []
-        for c in range(n_classes):  # a loop over classes, not samples
-            A_c = activations(np.asarray(X[order[bounds[c] : bounds[c + 1]]]), activation)
-            # both keep one row per feature: the medians then run along contiguous memory
-            self._columns.append(_SortedColumns(A_c) if presort else _transposed(A_c))
-
-    def __call__(self, y_pred_encoded):
-        """Return ``(scores, degenerate_classes)`` for these predictions."""
-        wrong = y_pred_encoded[self._order] != self._y
-        scores = np.zeros((self.n_features, self.n_classes), dtype=np.float64)
-        degenerate = []
-        for c, columns in enumerate(self._columns):
-            wrong_c = wrong[self._bounds[c] : self._bounds[c + 1]]
-            n_wrong = int(wrong_c.sum())
-            if n_wrong == 0 or n_wrong == len(wrong_c):
-                degenerate.append(c)
-                continue
-            if isinstance(columns, _SortedColumns):
-                med_wrong, med_right = columns.split_medians(wrong_c)
-            else:
-                med_wrong = np.median(np.compress(wrong_c, columns, axis=1), axis=1)
-                med_right = np.median(np.compress(~wrong_c, columns, axis=1), axis=1)
-            scores[:, c] = med_wrong.astype(np.float64) - med_right
-        return scores, degenerate
-
-
-class _SortedColumns:
-    """Column-wise medians of row subsets of one matrix, many times over.
-
-    Stored transposed (one row per feature) so that every sort and count runs
-    along contiguous memory.
-    """
-
-    def __init__(self, A, chunk=256):
-        n, d = A.shape
-        self.sorted = np.empty((d, n), dtype=A.dtype)
-        self.ranks = np.empty((d, n), dtype=np.int32)
-        positions = np.arange(n, dtype=np.int32)
-        for lo in range(0, d, chunk):  # feature chunks bound argsort's int64 temporary
-            columns = _transposed(A[:, lo : lo + chunk])
-            order = np.argsort(columns, axis=1)
-            # np.sort gives the same values as columns[order] (tied values are equal)
-            # and is several times faster than gathering them with take_along_axis
-            self.sorted[lo : lo + chunk] = np.sort(columns, axis=1)
-            for ranks, column_order in zip(self.ranks[lo : lo + chunk], order):
-                ranks[column_order] = positions  # the inverse permutation
-
-    def split_medians(self, mask):
-        """Medians of the rows in ``mask`` and of the rows outside it."""
-        small_is_mask = mask.sum() <= len(mask) // 2
-        # np.compress returns a C-contiguous array, which np.sort sorts with SIMD code;
-        # boolean indexing along axis 1 does not (a non-contiguous result sorts ~5x slower)
-        small = mask if small_is_mask else ~mask
-        small_ranks = np.sort(np.compress(small, self.ranks, axis=1), axis=1)
-        m = small_ranks.shape[1]
-        middle = np.take_along_axis(self.sorted, small_ranks[:, [(m - 1) // 2, m // 2]], axis=1)
-        med_small = (middle[:, 0].astype(np.float64) + middle[:, 1]) / 2
-        med_large = self._median_excluding(small_ranks)
-        return (med_small, med_large) if small_is_mask else (med_large, med_small)
-
-    def _median_excluding(self, removed):
-        """Median of every feature without the (sorted, per feature) ranks ``removed``."""
-        n_left = self.sorted.shape[1] - removed.shape[1]
-        # the k-th remaining value sits at k + #{j : removed[j] - j <= k} in the sorted row
-        below = removed - np.arange(removed.shape[1], dtype=removed.dtype)[None, :]
-        lo, hi = (n_left - 1) // 2, n_left // 2
-        at_lo = lo + np.count_nonzero(below <= lo, axis=1)[:, None]
-        at_hi = hi + np.count_nonzero(below <= hi, axis=1)[:, None]
-        v_lo = np.take_along_axis(self.sorted, at_lo, axis=1)
-        v_hi = np.take_along_axis(self.sorted, at_hi, axis=1)
-        return (v_lo[:, 0].astype(np.float64) + v_hi[:, 0]) / 2
-
-
-def _transposed(A, block=64):
-    """``A.T`` as a C-contiguous copy, ``block`` rows of ``A`` at a time.
-
-    Copying a transposed view in one call walks one of the two arrays with a
-    large stride; copying row blocks keeps both sides in cache (~5x faster on
-    a (20000, 256) float32 slice).
-    """
-    out = np.empty(A.shape[::-1], dtype=A.dtype)
-    for lo in range(0, A.shape[0], block):
-        out[:, lo : lo + block] = A[lo : lo + block].T
-    return out
-
+__all__ = ["select_biased_features", "sfit", "spuriousness_scores"]
 
 def _warn_degenerate(degenerate, classes):
     if degenerate:
@@ -168,10 +37,19 @@ def _warn_degenerate(degenerate, classes):
         "y_pred": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "classes": ["array-like", None],
+        "sample_weight": ["array-like", None],
     },
     prefer_skip_nested_validation=True,
 )
-def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
+def spuriousness_scores(
+    X: ArrayLike,
+    y: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    activation: str = "abs",
+    classes: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> np.ndarray:
     """Spuriousness score of every feature for every class.
 
     ``s[k, c] = median(a_k over misclassified class-c samples)
@@ -191,6 +69,10 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
         Applied to ``X`` before the medians (the paper takes ``|x|``).
     classes : array-like of shape (n_classes,), default=None
         Column order of the result; ``np.unique(y)`` when None.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights of the samples: the medians are weighted (an
+        integer weight counts its sample that many times; a weight of 0
+        removes it). None weighs every sample 1.
 
     Returns
     -------
@@ -214,10 +96,18 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
     array([[0., 0.],
            [3., 3.]])
     """
-    X = check_array(X, dtype=[np.float64, np.float32])
+    X = check_array(X, dtype=[np.float64, np.float32, np.float16])
     y = np.asarray(y)
     y_pred = np.asarray(y_pred)
     check_consistent_length(X, y, y_pred)
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (len(X),) or not np.all(np.isfinite(weights) & (weights >= 0)):
+            raise ValueError(
+                f"sample_weight must hold {len(X)} non-negative, finite weights; got shape "
+                f"{weights.shape}."
+            )
     classes = np.unique(y) if classes is None else np.asarray(classes)
     unknown = np.setdiff1d(y, classes)
     if unknown.size:
@@ -227,7 +117,8 @@ def spuriousness_scores(X, y, y_pred, *, activation="abs", classes=None):
     y_pred_enc = np.full(len(y_pred), -1)
     known = np.isin(y_pred, classes)
     y_pred_enc[known] = _encode(classes, y_pred[known])
-    scores, degenerate = _ClassMedianScorer(X, y_enc, len(classes), activation)(y_pred_enc)
+    scorer = _ClassMedianScorer(X, y_enc, len(classes), activation, sample_weight=weights)
+    scores, degenerate = scorer(y_pred_enc)
     _warn_degenerate(degenerate, classes)
     return scores
 
@@ -250,8 +141,13 @@ def _encode(classes, values):
     prefer_skip_nested_validation=True,
 )
 def select_biased_features(
-    scores, *, threshold=0.0, max_masked_fraction=None, flags=None, per_class=False
-):
+    scores: ArrayLike,
+    *,
+    threshold: float = 0.0,
+    max_masked_fraction: float | None = None,
+    flags: ArrayLike | None = None,
+    per_class: bool = False,
+) -> np.ndarray:
     """Mask of the biased features.
 
     A feature is biased when its score exceeds ``threshold`` for at least one
@@ -334,7 +230,7 @@ def _capped(worst, mask, max_masked_fraction):
     return mask
 
 
-def sfit(scores):
+def sfit(scores: ArrayLike) -> float:
     """Spuriousness fitness: the sum of ``|s[k, c]|`` over features and classes.
 
     Higher is better: biased and unbiased features are distinguishable in the

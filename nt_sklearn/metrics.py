@@ -8,9 +8,20 @@ means three different things across papers; :func:`mean_accuracy` names them:
   proportions of the training data (the Waterbirds convention of the group
   DRO line of work, whose test set is group-balanced);
 - ``"group_mean"``: the unweighted mean of the per-group accuracies.
+
+``groups`` is either one label per sample (disjoint groups) or a boolean
+mask of shape (n_samples, n_groups) whose column ``g`` is True for the
+samples in group ``g``: overlapping groups, as WILDS reports CivilComments
+(16 identity groups, a comment may mention several). A group's accuracy is
+the accuracy over the samples of its column; a column with no sample is
+skipped with a warning. A pandas DataFrame mask names the groups by its
+columns.
 """
 
+import warnings
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -31,6 +42,9 @@ def _check(y_true, y_pred, groups=None):
     y_pred = column_or_1d(y_pred)
     if groups is None:
         check_consistent_length(y_true, y_pred)
+    elif isinstance(groups, _GroupMask) or np.ndim(groups) == 2:
+        groups = groups if isinstance(groups, _GroupMask) else _GroupMask(groups)
+        check_consistent_length(y_true, y_pred, groups.mask)
     else:
         groups = column_or_1d(groups)
         check_consistent_length(y_true, y_pred, groups)
@@ -39,7 +53,25 @@ def _check(y_true, y_pred, groups=None):
     return y_true, y_pred, groups
 
 
-def group_accuracies(y_true, y_pred, groups):
+class _GroupMask:
+    """Overlapping groups: a boolean (n_samples, n_groups) mask and the groups' names."""
+
+    def __init__(self, groups):
+        columns = getattr(groups, "columns", None)
+        mask = np.asarray(groups)
+        if mask.dtype != bool:
+            if not np.isin(mask, (0, 1)).all():
+                raise ValueError(
+                    "A 2-D groups must be a mask of overlapping groups: booleans (or 0 and "
+                    f"1) of shape (n_samples, n_groups); got values other than 0 and 1 in "
+                    f"an array of dtype {mask.dtype}."
+                )
+            mask = mask.astype(bool)
+        self.mask = mask
+        self.names = list(columns) if columns is not None else list(range(mask.shape[1]))
+
+
+def group_accuracies(y_true: ArrayLike, y_pred: ArrayLike, groups: ArrayLike) -> dict:
     """Accuracy of every group present in ``groups``.
 
     The accuracy within a group is the fraction of its samples whose
@@ -51,14 +83,17 @@ def group_accuracies(y_true, y_pred, groups):
         True class labels.
     y_pred : array-like of shape (n_samples,)
         Predicted class labels.
-    groups : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,) or (n_samples, n_groups)
         Group label of every sample (class x spurious attribute), for
-        evaluation only.
+        evaluation only; or a boolean mask of overlapping groups (see the
+        module's description).
 
     Returns
     -------
     dict
-        ``{group: accuracy}``, in sorted group order.
+        ``{group: accuracy}``, in sorted group order; for a mask, keyed by
+        column index (or DataFrame column name), columns without a sample
+        left out with a warning.
 
     See Also
     --------
@@ -69,15 +104,26 @@ def group_accuracies(y_true, y_pred, groups):
     >>> from nt_sklearn.metrics import group_accuracies
     >>> group_accuracies([0, 0, 1, 1], [0, 1, 1, 1], groups=[0, 0, 3, 3])
     {0: 0.5, 3: 1.0}
+    >>> mentions = [[True, False], [True, True], [False, True], [False, False]]
+    >>> group_accuracies([0, 0, 1, 1], [0, 1, 1, 1], groups=mentions)  # overlapping
+    {0: 0.5, 1: 0.5}
     """
     y_true, y_pred, groups = _check(y_true, y_pred, groups)
+    if isinstance(groups, _GroupMask):
+        correct = (y_true == y_pred).astype(np.float64) @ groups.mask
+        counts = groups.mask.sum(axis=0)
+        empty = [name for name, n in zip(groups.names, counts) if n == 0]
+        if empty:
+            warnings.warn(f"Groups {empty} have no sample; they are skipped.", UserWarning,
+                          stacklevel=2)
+        return {name: float(c / n) for name, c, n in zip(groups.names, correct, counts) if n}
     labels, inverse = np.unique(groups, return_inverse=True)
     correct = np.bincount(inverse, weights=(y_true == y_pred), minlength=len(labels))
     counts = np.bincount(inverse, minlength=len(labels))
     return {label.item(): float(c / n) for label, c, n in zip(labels, correct, counts)}
 
 
-def worst_group_accuracy(y_true, y_pred, groups):
+def worst_group_accuracy(y_true: ArrayLike, y_pred: ArrayLike, groups: ArrayLike) -> float:
     """The lowest per-group accuracy (WGA).
 
     The headline metric of the spurious-correlation literature: a model that
@@ -90,9 +136,10 @@ def worst_group_accuracy(y_true, y_pred, groups):
         True class labels.
     y_pred : array-like of shape (n_samples,)
         Predicted class labels.
-    groups : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,) or (n_samples, n_groups)
         Group label of every sample (class x spurious attribute), for
-        evaluation only.
+        evaluation only; or a boolean mask of overlapping groups (see the
+        module's description).
 
     Returns
     -------
@@ -113,7 +160,14 @@ def worst_group_accuracy(y_true, y_pred, groups):
     return min(group_accuracies(y_true, y_pred, groups).values())
 
 
-def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_groups=None):
+def mean_accuracy(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    groups: ArrayLike | None = None,
+    *,
+    convention: str = "sample",
+    train_groups: ArrayLike | None = None,
+) -> float:
     """Mean accuracy in one of the literature's three conventions.
 
     ``"sample"``: the plain accuracy over all samples; ``"train_weighted"``:
@@ -127,8 +181,9 @@ def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_gro
         True class labels.
     y_pred : array-like of shape (n_samples,)
         Predicted class labels.
-    groups : array-like of shape (n_samples,), default=None
-        Group label of every sample; needed by ``"train_weighted"`` and
+    groups : array-like of shape (n_samples,) or (n_samples, n_groups), default=None
+        Group label of every sample, or a boolean mask of overlapping groups
+        (``"group_mean"`` only); needed by ``"train_weighted"`` and
         ``"group_mean"``.
     convention : {"sample", "train_weighted", "group_mean"}, default="sample"
         Which mean, see above.
@@ -161,6 +216,12 @@ def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_gro
         return float(np.mean(y_true == y_pred))
     if groups is None:
         raise ValueError(f"convention={convention!r} needs the groups of the samples.")
+    if convention == "train_weighted" and (isinstance(groups, _GroupMask)
+                                           or np.ndim(train_groups) == 2):
+        raise ValueError(
+            "convention='train_weighted' needs disjoint groups (one label per sample): the "
+            "proportions of overlapping groups do not sum to one."
+        )
     accs = group_accuracies(y_true, y_pred, groups)
     if convention == "group_mean":
         return float(np.mean(list(accs.values())))
@@ -174,7 +235,14 @@ def mean_accuracy(y_true, y_pred, groups=None, *, convention="sample", train_gro
     return float(sum(w * accs[g] for g, w in weights.items()))
 
 
-def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=None):
+def accuracy_gap(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    groups: ArrayLike,
+    *,
+    convention: str = "sample",
+    train_groups: ArrayLike | None = None,
+) -> float:
     """Mean accuracy minus worst-group accuracy (lower is better).
 
     How much of a model's mean accuracy its worst group does not reach.
@@ -185,9 +253,10 @@ def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=No
         True class labels.
     y_pred : array-like of shape (n_samples,)
         Predicted class labels.
-    groups : array-like of shape (n_samples,)
+    groups : array-like of shape (n_samples,) or (n_samples, n_groups)
         Group label of every sample (class x spurious attribute), for
-        evaluation only.
+        evaluation only; or a boolean mask of overlapping groups (see the
+        module's description).
     convention : {"sample", "train_weighted", "group_mean"}, default="sample"
         The mean, as in :func:`mean_accuracy`.
     train_groups : array-like, default=None
@@ -213,7 +282,7 @@ def accuracy_gap(y_true, y_pred, groups, *, convention="sample", train_groups=No
     return mean - worst_group_accuracy(y_true, y_pred, groups)
 
 
-def worst_class_accuracy(y_true, y_pred):
+def worst_class_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """The lowest per-class recall: a criterion that needs no group labels.
 
     SubpopBench's group-free model-selection criterion; the
@@ -245,7 +314,7 @@ def worst_class_accuracy(y_true, y_pred):
     return worst_group_accuracy(y_true, y_pred, groups=y_true)
 
 
-def make_worst_group_scorer():
+def make_worst_group_scorer() -> object:
     """A scorer of worst-group accuracy that receives ``groups`` as metadata.
 
     For reporting next to :class:`SFitScorer` in a grid search; it uses group

@@ -9,11 +9,12 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
-from .._base import _DTYPES, _aligned, _decision_weights, _initial_head, _LinearPredictMixin
-from .._base import _logits, _ReferenceMixin
+from .._base import _aligned, _decision_weights, _initial_head, _LinearPredictMixin
+from .._base import _ReferenceMixin
+from .._data import TuningData, _logits, _nonuniform
 from .._compat import HasMethods, Interval, _fit_context
 from .._docstring import FALLBACK_DOCS, Substitution
 
@@ -22,17 +23,23 @@ __all__ = ["AFRClassifier"]
 logger = logging.getLogger(__name__)
 
 
-def _afr_weights(p_true, y_encoded, gamma, n_classes):
+def _afr_weights(p_true, y_encoded, gamma, n_classes, sample_weight=None):
     """AFR's per-sample weights: ``exp(-gamma * p_true) / n_y``, normalised to sum to 1.
 
     As in the authors' code (``get_exp_weights``, then ``rebalance_weights``
     and ``normalize_weights``): each weight is divided by the size of its
     class, so a class's total weight is proportional to the mean of
-    ``exp(-gamma * p_true)`` over the class.
+    ``exp(-gamma * p_true)`` over the class. With ``sample_weight`` (frequency
+    weights) each weight is multiplied by the row's and ``n_y`` is the class's
+    total weight: the weights of the rows repeated.
     """
-    counts = np.bincount(y_encoded, minlength=n_classes)
     # exp(-gamma * (p - min p)) avoids underflow for large gamma; the constant cancels
-    weights = np.exp(-gamma * (p_true - p_true.min())) / counts[y_encoded]
+    if sample_weight is None:
+        counts = np.bincount(y_encoded, minlength=n_classes)
+        weights = np.exp(-gamma * (p_true - p_true.min())) / counts[y_encoded]
+    else:
+        counts = np.bincount(y_encoded, weights=sample_weight, minlength=n_classes)
+        weights = sample_weight * np.exp(-gamma * (p_true - p_true.min())) / counts[y_encoded]
     return weights / weights.sum()
 
 
@@ -140,6 +147,9 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
         ``predict_proba`` is then called at every prediction.
     n_iter_ : int
         L-BFGS iterations run.
+    n_tune_samples_ : int
+        Rows the stand-in reference was fitted on (``X_tune``'s, or half of
+        ``X``); 0 when ``estimator`` is given and there is no ``X_tune``.
 
     See Also
     --------
@@ -191,14 +201,14 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
 
     def __init__(
         self,
-        estimator=None,
+        estimator: object = None,
         *,
-        gamma=4.0,
-        reg_lambda=0.1,
-        max_iter=1000,
-        tol=1e-6,
-        random_state=None,
-    ):
+        gamma: float = 4.0,
+        reg_lambda: float = 0.1,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.gamma = gamma
         self.reg_lambda = reg_lambda
@@ -208,7 +218,14 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
 
     @Substitution(fallback=FALLBACK_DOCS["split_if_stand_in"])
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, X_tune=None, y_tune=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        X_tune: ArrayLike | TuningData | None = None,
+        y_tune: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> "AFRClassifier":
         """Weight ``X`` by the reference's confidence and retrain the head on it.
 
         Parameters
@@ -218,29 +235,41 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
             (the validation split).
         y : array-like of shape (n_samples,)
             Class labels of ``X``.
-        X_tune : array-like of shape (n_tune, n_features), default=None
+        X_tune : array-like of shape (n_tune, n_features) or TuningData, default=None
             The training split, used only to fit the stand-in reference when
-            ``estimator`` is None (validated in any case).
+            ``estimator`` is None (validated in any case). A
+            :class:`~nt_sklearn.TuningData` may have any length (and carries
+            the weights of the stand-in's fit); a raw array of exactly
+            ``len(X)`` rows is refused, as it may have been cut by a
+            model-selection tool.
             %(fallback)s
         y_tune : array-like of shape (n_tune,), default=None
-            Class labels of ``X_tune``; required with ``X_tune``.
+            Class labels of a raw ``X_tune``; None with a TuningData.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the rows of ``X``: they multiply AFR's
+            weights (each class's size becomes its total weight), so an
+            integer weight acts as that many copies of the row and 0 removes
+            it. Without ``X_tune`` and ``estimator``, the weights travel with
+            their rows into the two halves (the stand-in's half is fitted
+            with them).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        X, y = self._validate_fit_data(X, y)
         y_enc = self._encode_targets(y)
         n_classes = len(self.classes_)
         rng = check_random_state(self.random_state)
-        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng)
+        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng, sample_weight)
         X, y_enc = data.X, data.y
-        reference = self._reference(data.X_tune, data.y_tune)
+        reference = self._reference(data.X_tune, data.y_tune, data.w_tune)
         self.reference_estimator_ = reference
 
         proba = _aligned(reference, self.classes_, np.asarray(reference.predict_proba(X)))
-        weights = _afr_weights(proba[np.arange(len(y_enc)), y_enc], y_enc, self.gamma, n_classes)
+        weights = _afr_weights(proba[np.arange(len(y_enc)), y_enc], y_enc, self.gamma, n_classes,
+                               _nonuniform(data.w))
         coef, intercept, how = _initial_head(reference, self.classes_, self.n_features_in_)
         offset = None
         self.head_init_ = "reference" if how == "reference" else "offset"
@@ -261,6 +290,11 @@ class AFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
                 "increase max_iter or reg_lambda.",
                 ConvergenceWarning,
                 stacklevel=2,
+            )
+        if not (np.all(np.isfinite(result.x)) and np.isfinite(result.fun)):
+            raise ValueError(
+                "AFR's L-BFGS diverged: its weights or objective are no longer finite. Rescale "
+                "X (e.g. with sklearn.preprocessing.StandardScaler) or raise reg_lambda."
             )
         logger.info("AFR: weighted objective %.6g after %d iterations", result.fun, result.nit)
         self.coef_, self.intercept_ = _decision_weights(

@@ -77,22 +77,23 @@ class ClassBalancedRetraining(_NeuronTuneBase):
 
     def __init__(
         self,
-        estimator=None,
+        estimator: object = None,
         *,
-        activation="abs",
-        optimizer="sgd",
-        learning_rate=1e-3,
-        momentum=0.9,
-        weight_decay=1e-4,
-        batch_size=128,
-        batches_per_epoch=200,
-        n_epochs=40,
-        head_init="reference",
-        standardize=False,
-        selection="sfit",
-        guard_margin=None,
-        random_state=None,
-    ):
+        activation: str = "abs",
+        optimizer: str = "sgd",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        batches_per_epoch: int = 200,
+        n_epochs: int = 40,
+        head_init: str = "reference",
+        standardize: bool = False,
+        selection: str = "sfit",
+        guard_margin: float | str | None = None,
+        store_path: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.activation = activation
         self.optimizer = optimizer
@@ -106,8 +107,9 @@ class ClassBalancedRetraining(_NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         """No feature is biased: an all-False mask."""
         return np.zeros(scores.shape[0], dtype=bool), None

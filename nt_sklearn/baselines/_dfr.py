@@ -6,14 +6,15 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
-from .._base import _DTYPES, _LinearPredictMixin, _ReferenceMixin, _split_halves
+from .._base import _LinearPredictMixin, _ReferenceMixin, _split_halves
 from .._compat import Interval, StrOptions, _fit_context
+from .._data import _check_finite_head, _check_weights, _nonuniform
 
 __all__ = ["DFRClassifier"]
 
@@ -43,11 +44,19 @@ def _group_balanced_rows(groups, n_groups, rng):
     return np.sort(perm[rank < smallest])
 
 
-def _worst_group_accuracy(correct, groups, n_groups):
-    hits = np.bincount(groups, weights=correct, minlength=n_groups)
-    counts = np.bincount(groups, minlength=n_groups)
+def _worst_group_accuracy(correct, groups, n_groups, weights=None):
+    if weights is None:
+        hits = np.bincount(groups, weights=correct, minlength=n_groups)
+        counts = np.bincount(groups, minlength=n_groups)
+    else:
+        hits = np.bincount(groups, weights=weights * correct, minlength=n_groups)
+        counts = np.bincount(groups, weights=weights, minlength=n_groups)
     present = counts > 0
     return float(np.min(hits[present] / counts[present]))
+
+
+def _rows(w, rows):
+    return None if w is None else w[rows]
 
 
 class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEstimator):
@@ -69,12 +78,14 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
        averaged. The scaler is folded into ``coef_`` and ``intercept_``, so
        the model applies to raw embeddings.
 
-    DFR needs group labels: pass them as ``fit(X, y, groups=...)``. Groups are
-    crossed with the classes (a group label shared by several classes counts
-    as one group per class), so that every balanced subsample holds every
-    class. Without groups (``groups=None``, as scikit-learn's common checks
-    fit), the classes serve as groups: this is class-balanced DFR, which
-    needs no group labels, and it is what you get, with no warning.
+    DFR needs group labels: pass them as ``fit(X, y, group_labels=...)``, a
+    name that scikit-learn's CV splitters never consume (a ``groups``
+    argument of ``GridSearchCV.fit`` goes to the splitter, not to the
+    estimator). Groups are crossed with the classes (a group label shared by
+    several classes counts as one group per class), so that every balanced
+    subsample holds every class. Without group labels the classes serve as
+    groups: this is class-balanced DFR, which needs no group labels, and a
+    warning says so.
 
     Parameters
     ----------
@@ -122,6 +133,7 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
     See Also
     --------
     AFRClassifier : Reweighting without group labels.
+    nt_sklearn.metrics.worst_group_accuracy : The criterion that chooses C.
 
     Notes
     -----
@@ -144,7 +156,8 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
     >>> y = rng.integers(0, 2, 400)
     >>> attribute = np.where(rng.random(400) < 0.9, y, 1 - y)
     >>> X = np.column_stack([y + rng.normal(0, 0.7, 400), attribute + rng.normal(0, 0.1, 400)])
-    >>> dfr = DFRClassifier(n_subsamples=5, random_state=0).fit(X, y, groups=2 * y + attribute)
+    >>> groups = 2 * y + attribute
+    >>> dfr = DFRClassifier(n_subsamples=5, random_state=0).fit(X, y, group_labels=groups)
     >>> dfr.coef_.shape, float(dfr.C_) in dfr.Cs
     ((1, 2), True)
     """
@@ -158,16 +171,22 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
         "random_state": ["random_state"],
     }
 
+    # the retraining data goes whole to StandardScaler and LogisticRegression (float64)
+    _fit_dtypes = [np.float64, np.float32]
+    # Under metadata routing the deprecated ``groups`` is not requested by default: a
+    # ``groups`` given to a search is the CV splitter's, and DFR's labels are group_labels.
+    __metadata_request__fit = {"groups": False}
+
     def __init__(
         self,
         *,
-        Cs=(1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01),
-        n_subsamples=20,
-        solver="auto",
-        max_iter=1000,
-        tol=1e-4,
-        random_state=None,
-    ):
+        Cs: ArrayLike = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01),
+        n_subsamples: int = 20,
+        solver: str = "auto",
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.Cs = Cs
         self.n_subsamples = n_subsamples
         self.solver = solver
@@ -176,7 +195,15 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, groups=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        group_labels: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
+    ) -> "DFRClassifier":
         """Choose C on two halves of ``X``, then average models over balanced subsamples.
 
         Parameters
@@ -185,18 +212,39 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
             Embeddings of the retraining data (DFR: the validation split).
         y : array-like of shape (n_samples,)
             Class labels of ``X``.
-        groups : array-like of shape (n_samples,), default=None
+        group_labels : array-like of shape (n_samples,), default=None
             Group labels (class x spurious attribute, or the attribute alone:
-            they are crossed with ``y``). None: the classes are the groups.
-            Requested as metadata: with metadata routing enabled, call
-            ``set_fit_request(groups=True)``.
+            they are crossed with ``y``). None: the classes are the groups
+            (class-balanced DFR), with a warning. Without metadata routing,
+            ``GridSearchCV(...).fit(X, y, group_labels=g)`` cuts them along
+            with the folds; with routing, call
+            ``set_fit_request(group_labels=True)``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows of ``X``. Rows of weight 0 are removed
+            before anything else; the others weigh the scalers, the logistic
+            fits and the worst-group accuracy that chooses C. The
+            group-balanced subsamples are still drawn by rows, so an integer
+            weight is not the same as that many copies of the row here.
+        groups : array-like of shape (n_samples,), default=None
+            Deprecated name of ``group_labels`` (a FutureWarning says so);
+            it will be removed in the next release. Inside a model-selection
+            tool, ``groups`` is taken by the CV splitter and never arrives
+            here: use ``group_labels``.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        group_labels = self._group_labels(group_labels, groups)
+        X, y = self._validate_fit_data(X, y)
+        w = _check_weights(sample_weight, len(X))
+        if w is not None and np.any(w == 0):  # weight 0: the row is not there
+            keep = np.flatnonzero(w > 0)
+            if group_labels is not None and len(group_labels) == len(w):
+                group_labels = np.asarray(group_labels)[keep]
+            X, y, w = X[keep], y[keep], w[keep]
+        w = _nonuniform(w)
         y_enc = self._encode_targets(y)
         Cs = np.asarray(self.Cs, dtype=np.float64).ravel()
         if Cs.size == 0 or not np.all(np.isfinite(Cs) & (Cs > 0)):
@@ -210,7 +258,7 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
                 f"solver='liblinear' fits two classes only; y has {n_classes}. "
                 "Use solver='saga' or 'auto'."
             )
-        groups = self._crossed_groups(y_enc, groups, len(X))
+        groups = self._crossed_groups(y_enc, group_labels, len(X))
         n_groups = int(groups.max()) + 1
         rng = check_random_state(self.random_state)
 
@@ -218,33 +266,65 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
         fit_rows, eval_rows = _split_halves(groups, n_groups, rng)
         self._warn_singletons(groups, n_groups)
         train = fit_rows[_group_balanced_rows(groups[fit_rows], n_groups, rng)]
-        scaler = StandardScaler().fit(X[train])
+        scaler = StandardScaler().fit(X[train], sample_weight=_rows(w, train))
         Z_train, Z_eval = scaler.transform(X[train]), scaler.transform(X[eval_rows])
         scores = np.empty(len(Cs))
         for i, C in enumerate(Cs):  # a loop over the grid, not over samples
-            model = self._logistic(C, solver, rng).fit(Z_train, y_enc[train])
+            model = self._logistic(C, solver, rng)
+            model.fit(Z_train, y_enc[train], sample_weight=_rows(w, train))
             correct = model.predict(Z_eval) == y_enc[eval_rows]
-            scores[i] = _worst_group_accuracy(correct, groups[eval_rows], n_groups)
+            scores[i] = _worst_group_accuracy(correct, groups[eval_rows], n_groups,
+                                              _rows(w, eval_rows))
         best = int(np.argmax(scores))
         logger.info("DFR: worst-group accuracy per C %s; C=%g chosen", scores.round(4), Cs[best])
 
         # 2. the chosen C on balanced subsamples of all of X, coefficients averaged
-        scaler = StandardScaler().fit(X)
+        scaler = StandardScaler().fit(X, sample_weight=w)
         coef, intercept, n_iter = 0.0, 0.0, 0
         for _ in range(self.n_subsamples):
             rows = _group_balanced_rows(groups, n_groups, rng)
             model = self._logistic(Cs[best], solver, rng)
-            model.fit(scaler.transform(X[rows]), y_enc[rows])
+            model.fit(scaler.transform(X[rows]), y_enc[rows], sample_weight=_rows(w, rows))
             coef = coef + model.coef_ / self.n_subsamples
             intercept = intercept + model.intercept_ / self.n_subsamples
             n_iter = max(n_iter, int(np.max(model.n_iter_)))
         self.coef_ = coef / scaler.scale_
         self.intercept_ = intercept - self.coef_ @ scaler.mean_
+        _check_finite_head(self.coef_, self.intercept_, "DFR's LogisticRegression")
         self.C_ = float(Cs[best])
         self.selection_scores_ = scores
         self.n_groups_ = n_groups
         self.n_iter_ = n_iter
         return self
+
+    def _group_labels(self, group_labels, groups):
+        """``group_labels``, or the deprecated ``groups``; a warning when there are none."""
+        if groups is not None:
+            if group_labels is not None:
+                raise ValueError(
+                    "DFRClassifier.fit got both group_labels and the deprecated groups; "
+                    "pass group_labels only."
+                )
+            warnings.warn(
+                "DFRClassifier.fit(groups=...) is deprecated and will be removed in the next "
+                "release: pass group_labels=... instead. Inside GridSearchCV, cross_validate "
+                "and the other model-selection tools, `groups` goes to the CV splitter and "
+                "never reaches DFR.",
+                FutureWarning,
+                stacklevel=4,
+            )
+            return groups
+        if group_labels is None:
+            warnings.warn(
+                "DFRClassifier got no group_labels: the classes serve as groups "
+                "(class-balanced DFR). Pass fit(X, y, group_labels=...); inside GridSearchCV "
+                "or cross_validate, a `groups` argument is consumed by the CV splitter and "
+                "does not reach DFR: pass group_labels=... (with metadata routing, after "
+                "set_fit_request(group_labels=True)).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return group_labels
 
     def _crossed_groups(self, y_enc, groups, n_samples):
         if groups is None:
@@ -252,7 +332,7 @@ class DFRClassifier(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseE
         groups = np.asarray(groups)
         if groups.ndim != 1 or len(groups) != n_samples:
             raise ValueError(
-                f"groups must be 1-D with one label per row of X ({n_samples} rows); "
+                f"group_labels must be 1-D with one label per row of X ({n_samples} rows); "
                 f"got shape {groups.shape}."
             )
         _, group_enc = np.unique(groups, return_inverse=True)

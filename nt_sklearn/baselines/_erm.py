@@ -1,12 +1,15 @@
 """ERMHead: the reference model as it is."""
 
 import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import _DTYPES, _aligned, _decision_weights, _initial_head, _ReferenceMixin
+from .._base import _aligned, _decision_weights, _initial_head, _ReferenceMixin
+from .._data import _DTYPES, TuningData
 from .._compat import HasMethods, _fit_context
 from .._docstring import FALLBACK_DOCS, Substitution
 from .._scores import _encode
@@ -63,6 +66,9 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
         for two classes).
     intercept_ : ndarray of shape (1,) or (n_classes,), or None
         The intercept that goes with ``coef_``; None when ``coef_`` is.
+    n_tune_samples_ : int
+        Rows of the tuning data (``X_tune``'s, or ``X``'s without it), on
+        which the stand-in is fitted when ``estimator`` is None.
 
     See Also
     --------
@@ -95,12 +101,19 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {"estimator": [HasMethods(["predict"]), None]}
     _tuning_fallback = "x"
 
-    def __init__(self, estimator=None):
+    def __init__(self, estimator: object = None) -> None:
         self.estimator = estimator
 
     @Substitution(fallback=FALLBACK_DOCS["x"])
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, X_tune=None, y_tune=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        X_tune: ArrayLike | TuningData | None = None,
+        y_tune: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> "ERMHead":
         """Resolve the reference model; nothing else is learned.
 
         Parameters
@@ -109,22 +122,31 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
             Embeddings whose labels define ``classes_``.
         y : array-like of shape (n_samples,)
             Class labels of ``X``.
-        X_tune : array-like of shape (n_tune, n_features), default=None
+        X_tune : array-like of shape (n_tune, n_features) or TuningData, default=None
             The training split: the stand-in reference is fitted on it (when
-            ``estimator`` is None).
+            ``estimator`` is None). A :class:`~nt_sklearn.TuningData` may have
+            any length and carries the stand-in's weights; a raw array of
+            exactly ``len(X)`` rows is refused, as it may have been cut by a
+            model-selection tool.
             %(fallback)s
         y_tune : array-like of shape (n_tune,), default=None
-            Class labels of ``X_tune``; required with ``X_tune``.
+            Class labels of a raw ``X_tune``; None with a TuningData.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the rows of ``X``, which weigh the stand-in's
+            fit where ``X`` is its data (``estimator`` None and no
+            ``X_tune``). A given ``estimator`` is used as it is, so weights
+            change nothing then (as for ``sklearn.frozen.FrozenEstimator``,
+            which ignores what ``fit`` is given).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        X, y = self._validate_fit_data(X, y)
         y_enc = self._encode_targets(y)
-        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune)
-        reference = self._reference(data.X_tune, data.y_tune)
+        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, sample_weight=sample_weight)
+        reference = self._reference(data.X_tune, data.y_tune, data.w_tune)
         width = getattr(reference, "n_features_in_", self.n_features_in_)
         if width != self.n_features_in_:
             raise ValueError(
@@ -141,7 +163,7 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=_DTYPES)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict class labels with the reference model.
 
         Parameters
@@ -158,7 +180,7 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
         return self.reference_estimator_.predict(X)
 
     @available_if(_reference_has("predict_proba"))
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict class probabilities with the reference model.
 
         Parameters
@@ -176,7 +198,7 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
         return _aligned(reference, self.classes_, reference.predict_proba(X))
 
     @available_if(_reference_has("predict_proba"))
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict the logarithm of the reference model's class probabilities.
 
         Parameters
@@ -187,14 +209,27 @@ class ERMHead(_ReferenceMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``np.log`` of :meth:`predict_proba` (``-inf`` where it is 0: the
-            reference's probabilities are all there is).
+            Computed stably where the form of the reference's probabilities
+            is known: the log-softmax of the stand-in logistic regression's
+            logits (``estimator`` None); the reference's own
+            ``predict_log_proba`` where it has one (a
+            :class:`~nt_sklearn.LinearHead`'s is stable); else ``np.log`` of
+            :meth:`predict_proba` (``-inf`` where it is 0).
         """
+        X = self._validated(X)
+        reference = self.reference_estimator_
+        if self.estimator is None:  # binary or multinomial: softmax of the logits
+            scores = np.asarray(reference.decision_function(X))
+            if scores.ndim == 1:
+                scores = np.column_stack([np.zeros_like(scores), scores])
+            return _aligned(reference, self.classes_, log_softmax(scores, axis=1))
+        if hasattr(reference, "predict_log_proba"):
+            return _aligned(reference, self.classes_, reference.predict_log_proba(X))
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return np.log(_aligned(reference, self.classes_, reference.predict_proba(X)))
 
     @available_if(_reference_has("decision_function"))
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Decision function of the reference model, in ``classes_`` order.
 
         Parameters

@@ -1,6 +1,7 @@
 """FixedMaskClassifier: the NeuronTune recipe with a mask given by the caller."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._docstring import FAMILY_DOCS, Substitution, _entry, family_attributes
 from .._family import MASK_VALUE_CONSTRAINT, TRAINER_CONSTRAINTS, _NeuronTuneBase
@@ -85,24 +86,25 @@ class FixedMaskClassifier(_NeuronTuneBase):
 
     def __init__(
         self,
-        estimator=None,
+        estimator: object = None,
         *,
-        mask=None,
-        mask_value=0.0,
-        activation="abs",
-        optimizer="sgd",
-        learning_rate=1e-3,
-        momentum=0.9,
-        weight_decay=1e-4,
-        batch_size=128,
-        batches_per_epoch=200,
-        n_epochs=40,
-        head_init="reference",
-        standardize=False,
-        selection="sfit",
-        guard_margin=None,
-        random_state=None,
-    ):
+        mask: ArrayLike | None = None,
+        mask_value: float = 0.0,
+        activation: str = "abs",
+        optimizer: str = "sgd",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        batches_per_epoch: int = 200,
+        n_epochs: int = 40,
+        head_init: str = "reference",
+        standardize: bool = False,
+        selection: str = "sfit",
+        guard_margin: float | str | None = None,
+        store_path: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.mask = mask
         self.mask_value = mask_value
@@ -118,6 +120,7 @@ class FixedMaskClassifier(_NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
     def _given_mask(self):
@@ -143,5 +146,5 @@ class FixedMaskClassifier(_NeuronTuneBase):
     def _mask_factor(self):
         return self.mask_value
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         return self._given_mask(), None

@@ -5,10 +5,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from numpy.typing import ArrayLike
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import validate_data
 
-from .._base import _DTYPES, _LinearPredictMixin, _ReferenceMixin
+from .._base import _LinearPredictMixin, _ReferenceMixin
+from .._data import TuningData, _check_finite_head
 from .._compat import HasMethods, Interval, _fit_context
 from .._docstring import FALLBACK_DOCS, Substitution
 from .._scores import _encode
@@ -69,6 +70,8 @@ class JTTLastLayer(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEs
         Intercept of the decision function.
     n_iter_ : int
         Solver iterations of the retrained head.
+    n_tune_samples_ : int
+        Rows of the tuning data (``X_tune``'s, or ``X``'s without it).
 
     See Also
     --------
@@ -108,8 +111,17 @@ class JTTLastLayer(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEs
         "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
     _tuning_fallback = "x"
+    # X_tune goes whole to LogisticRegression, which computes in float64 (float16 included)
+    _fit_dtypes = [np.float64, np.float32]
 
-    def __init__(self, estimator=None, *, upweight=20.0, C=1.0, max_iter=1000):
+    def __init__(
+        self,
+        estimator: object = None,
+        *,
+        upweight: float = 20.0,
+        C: float = 1.0,
+        max_iter: int = 1000,
+    ) -> None:
         self.estimator = estimator
         self.upweight = upweight
         self.C = C
@@ -117,7 +129,14 @@ class JTTLastLayer(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEs
 
     @Substitution(fallback=FALLBACK_DOCS["x"])
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, X_tune=None, y_tune=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        X_tune: ArrayLike | TuningData | None = None,
+        y_tune: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> "JTTLastLayer":
         """Find the reference's errors on the tuning data and retrain with them up-weighted.
 
         Parameters
@@ -126,29 +145,42 @@ class JTTLastLayer(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEs
             The validation split: fixes ``classes_``.
         y : array-like of shape (n_samples,)
             Class labels of ``X``.
-        X_tune : array-like of shape (n_tune, n_features), default=None
+        X_tune : array-like of shape (n_tune, n_features) or TuningData, default=None
             The training split: the stand-in reference (``estimator=None``),
-            the error set and the retraining.
+            the error set and the retraining. A
+            :class:`~nt_sklearn.TuningData` may have any length and carries
+            the tuning rows' weights; a raw array of exactly ``len(X)`` rows
+            is refused, as it may have been cut by a model-selection tool.
             %(fallback)s
         y_tune : array-like of shape (n_tune,), default=None
-            Class labels of ``X_tune``; required with ``X_tune``.
+            Class labels of a raw ``X_tune``; None with a TuningData.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the rows of ``X``. They weigh the tuning
+            data where ``X`` is the tuning data (``X_tune=None``): the
+            stand-in's fit, and the retraining, where they multiply the
+            up-weights. With ``X_tune`` given, ``X`` only fixes the classes
+            and its weights have no effect; the tuning rows' weights come
+            from ``TuningData(..., sample_weight=...)``.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=_DTYPES)
+        X, y = self._validate_fit_data(X, y)
         y_enc = self._encode_targets(y)
-        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune)
+        data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, sample_weight=sample_weight)
         X_tune, y_tune_enc = data.X_tune, data.y_tune
-        reference = self._reference(X_tune, y_tune_enc)
+        reference = self._reference(X_tune, y_tune_enc, data.w_tune)
         self.reference_estimator_ = reference
         errors = _encode(self.classes_, np.asarray(reference.predict(X_tune))) != y_tune_enc
         logger.info("JTT: error set of %d of %d tuning samples", errors.sum(), len(errors))
         head = LogisticRegression(C=self.C, max_iter=self.max_iter)
         weights = _jtt_weights(errors, self.upweight)
+        if data.w_tune is not None:
+            weights = weights * data.w_tune
         head.fit(X_tune, self.classes_[y_tune_enc], sample_weight=weights)
+        _check_finite_head(head.coef_, head.intercept_, "JTT's LogisticRegression")
         self.error_indices_ = np.flatnonzero(errors)
         self.coef_, self.intercept_ = head.coef_, head.intercept_
         self.n_iter_ = int(np.max(head.n_iter_))

@@ -3,12 +3,8 @@
 import numpy as np
 
 from .._docstring import FAMILY_DOCS, Substitution, family_attributes
-from .._family import (
-    IDENTIFICATION_CONSTRAINTS,
-    TRAINER_CONSTRAINTS,
-    _IdentificationMixin,
-    _NeuronTuneBase,
-)
+from .._family import TRAINER_CONSTRAINTS, _NeuronTuneBase
+from .._identification import IDENTIFICATION_CONSTRAINTS, _IdentificationMixin
 
 __all__ = ["RandomMaskClassifier"]
 
@@ -89,28 +85,29 @@ class RandomMaskClassifier(_IdentificationMixin, _NeuronTuneBase):
 
     def __init__(
         self,
-        estimator=None,
+        estimator: object = None,
         *,
-        activation="abs",
-        threshold=0.0,
-        fdr_level=0.05,
-        mask_scope="union",
-        mask_value=0.0,
-        max_masked_fraction=None,
-        n_rounds=1,
-        optimizer="sgd",
-        learning_rate=1e-3,
-        momentum=0.9,
-        weight_decay=1e-4,
-        batch_size=128,
-        batches_per_epoch=200,
-        n_epochs=40,
-        head_init="reference",
-        standardize=False,
-        selection="sfit",
-        guard_margin=None,
-        random_state=None,
-    ):
+        activation: str = "abs",
+        threshold: float | str = 0.0,
+        fdr_level: float = 0.05,
+        mask_scope: str = "union",
+        mask_value: float = 0.0,
+        max_masked_fraction: float | None = None,
+        n_rounds: int = 1,
+        optimizer: str = "sgd",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        batches_per_epoch: int = 200,
+        n_epochs: int = 40,
+        head_init: str = "reference",
+        standardize: bool = False,
+        selection: str = "sfit",
+        guard_margin: float | str | None = None,
+        store_path: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.activation = activation
         self.threshold = threshold
@@ -130,11 +127,12 @@ class RandomMaskClassifier(_IdentificationMixin, _NeuronTuneBase):
         self.standardize = standardize
         self.selection = selection
         self.guard_margin = guard_margin
+        self.store_path = store_path
         self.random_state = random_state
 
-    def _biased(self, scores, X_id, y_id, pred, rng):
+    def _biased(self, scores, X_id, y_id, pred, rng, w_id):
         """As many features as NeuronTune's rule selects, drawn uniformly at random."""
-        chosen, p_values = self._identified(scores, X_id, y_id, pred)
+        chosen, p_values = self._identified(scores, X_id, y_id, pred, w_id)
         mask = np.zeros_like(np.atleast_2d(chosen))
         for row, n_masked in zip(mask, np.atleast_2d(chosen).sum(axis=1)):  # per class, or one
             row[rng.choice(len(row), size=n_masked, replace=False)] = True

@@ -7,7 +7,7 @@ import pytest
 import sklearn
 from scipy.optimize import check_grad
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
@@ -166,7 +166,7 @@ def test_random_mask_draws_as_many_features_as_neurontune_flags():
 
 def test_dfr_with_groups_beats_erm_worst_group(data):
     d = data
-    dfr = DFRClassifier(random_state=0).fit(d["X_val"], d["y_val"], groups=d["g_val"])
+    dfr = DFRClassifier(random_state=0).fit(d["X_val"], d["y_val"], group_labels=d["g_val"])
     assert _wga(dfr, d) > _wga(d["erm"], d) + 0.10
     assert dfr.n_groups_ == 4
     assert dfr.C_ in dfr.Cs and dfr.selection_scores_.shape == (len(dfr.Cs),)
@@ -179,8 +179,9 @@ def test_dfr_with_groups_beats_erm_worst_group(data):
 def test_dfr_without_groups_is_class_balanced_dfr(data):
     d = data
     X, y = d["X_val"], d["y_val"]
-    none = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y)
-    classes = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, groups=y)
+    with pytest.warns(UserWarning, match="got no group_labels: the classes serve as groups"):
+        none = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y)
+    classes = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, group_labels=y)
     np.testing.assert_array_equal(none.coef_, classes.coef_)
     assert none.n_groups_ == 2
 
@@ -190,8 +191,8 @@ def test_dfr_crosses_groups_with_classes(data):
     attribute = (d["g_val"] % 2 == 1) == (d["y_val"] == 1)  # the spurious attribute alone
     names = np.where(attribute, "water", "land")
     X, y = d["X_val"], d["y_val"]
-    by_attr = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, groups=names)
-    by_group = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, groups=d["g_val"])
+    by_attr = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, group_labels=names)
+    by_group = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, group_labels=d["g_val"])
     assert by_attr.n_groups_ == 4
     np.testing.assert_allclose(by_attr.coef_, by_group.coef_)
 
@@ -207,8 +208,8 @@ def test_dfr_standardisation_is_folded_into_the_coefficients(data):
     d = data
     X, y, g = d["X_val"], d["y_val"], d["g_val"]
     scale, shift = np.array([10.0, 0.1, 3.0, 1.0, 7.0]), np.array([3.0, -1.0, 0.0, 5.0, 2.0])
-    raw = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, groups=g)
-    moved = DFRClassifier(n_subsamples=3, random_state=0).fit(X * scale + shift, y, groups=g)
+    raw = DFRClassifier(n_subsamples=3, random_state=0).fit(X, y, group_labels=g)
+    moved = DFRClassifier(n_subsamples=3, random_state=0).fit(X * scale + shift, y, group_labels=g)
     np.testing.assert_allclose(
         moved.decision_function(X * scale + shift), raw.decision_function(X), rtol=1e-4, atol=1e-4
     )
@@ -226,22 +227,60 @@ def test_dfr_multiclass_string_labels():
         DFRClassifier(solver="liblinear").fit(X, y)
 
 
-def test_dfr_groups_through_grid_search_metadata_routing(data):
+def _n_groups_scorer(estimator, X, y):
+    """A scorer that reports the groups DFR was fitted with in every fold."""
+    return float(estimator.n_groups_)
+
+
+def test_dfr_group_labels_reach_every_fold_with_and_without_routing(data):
     d = data
+    X, y, g = d["X_val"], d["y_val"], d["g_val"]
+    grid = {"Cs": [(1.0,), (0.01,)]}
+    folds = GroupKFold(n_splits=3)
+    batches = np.arange(len(y)) % 10  # what the splitter groups by, e.g. acquisition sessions
+    # without routing: group_labels is cut along with the folds; groups= goes to the splitter
+    search = GridSearchCV(DFRClassifier(n_subsamples=2, random_state=0), grid, cv=folds,
+                          scoring=_n_groups_scorer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither the deprecation nor the fallback warning
+        search.fit(X, y, groups=batches, group_labels=g)
+    assert np.all(search.cv_results_["mean_test_score"] == 4)  # not 2 (class-balanced DFR)
+    assert search.best_estimator_.n_groups_ == 4
+    # with routing: requested under its own name, the splitter still takes groups=
     with sklearn.config_context(enable_metadata_routing=True):
-        dfr = DFRClassifier(n_subsamples=2, random_state=0).set_fit_request(groups=True)
-        search = GridSearchCV(dfr, {"Cs": [(1.0,), (0.01,)]}, cv=3)
-        search.fit(d["X_val"], d["y_val"], groups=d["g_val"])
-    assert search.best_estimator_.n_groups_ == 4  # the groups reached the refit
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+        dfr = DFRClassifier(n_subsamples=2, random_state=0).set_fit_request(group_labels=True)
+        search = GridSearchCV(dfr, grid, cv=folds, scoring=_n_groups_scorer)
+        search.fit(X, y, groups=batches, group_labels=g)
+    assert np.all(search.cv_results_["mean_test_score"] == 4)
+    assert search.best_estimator_.n_groups_ == 4
+
+
+def test_dfr_groups_given_to_a_search_are_not_lost_silently(data):
+    # GridSearchCV(DFR).fit(X, y, groups=g) hands g to the splitter: DFR says it got none
+    d = data
+    search = GridSearchCV(DFRClassifier(n_subsamples=2, random_state=0), {"Cs": [(1.0,)]},
+                          cv=GroupKFold(n_splits=3), scoring=_n_groups_scorer)
+    with pytest.warns(UserWarning, match="got no group_labels.*consumed by the CV splitter"):
+        search.fit(d["X_val"], d["y_val"], groups=np.arange(len(d["y_val"])) % 10)
+    assert search.best_estimator_.n_groups_ == 2
+
+
+def test_dfr_groups_is_a_deprecated_alias_of_group_labels(data):
+    X, y, g = data["X_val"], data["y_val"], data["g_val"]
+    new = DFRClassifier(n_subsamples=2, random_state=0).fit(X, y, group_labels=g)
+    with pytest.warns(FutureWarning, match="pass group_labels"):
+        old = DFRClassifier(n_subsamples=2, random_state=0).fit(X, y, groups=g)
+    np.testing.assert_array_equal(old.coef_, new.coef_)
+    with pytest.raises(ValueError, match="both group_labels and the deprecated groups"):
+        DFRClassifier().fit(X, y, group_labels=g, groups=g)
 
 
 def test_dfr_bad_groups(data):
     X, y, g = data["X_val"], data["y_val"], data["g_val"]
-    with pytest.raises(ValueError, match="one label per row of X"):
-        DFRClassifier().fit(X, y, groups=g[:-1])
-    with pytest.raises(ValueError, match="one label per row of X"):
-        DFRClassifier().fit(X, y, groups=np.column_stack([g, g]))
+    with pytest.raises(ValueError, match="group_labels must be 1-D with one label per row"):
+        DFRClassifier().fit(X, y, group_labels=g[:-1])
+    with pytest.raises(ValueError, match="group_labels must be 1-D with one label per row"):
+        DFRClassifier().fit(X, y, group_labels=np.column_stack([g, g]))
     with pytest.raises(ValueError, match="Cs must hold positive"):
         DFRClassifier(Cs=[1.0, -0.1]).fit(X, y)
     with pytest.raises(ValueError, match="Cs must hold positive"):
@@ -254,7 +293,7 @@ def test_dfr_single_sample_group_is_used_in_both_halves(data):
     X, y, g = data["X_val"], data["y_val"], data["g_val"].copy()
     g[np.flatnonzero(g == 0)[1:]] = 1  # group 0 keeps a single sample
     with pytest.warns(UserWarning, match="single sample"):
-        dfr = DFRClassifier(n_subsamples=2, random_state=0).fit(X, y, groups=g)
+        dfr = DFRClassifier(n_subsamples=2, random_state=0).fit(X, y, group_labels=g)
     assert dfr.n_groups_ == 4
 
 
@@ -451,7 +490,7 @@ def test_tuning_data_checks_are_neurontunes(est, data):
         est.fit(X, y, y_tune=y_tr)
     with pytest.raises(ValueError, match="X_tune was given without y_tune"):
         est.fit(X, y, X_tune=X_tr)
-    with pytest.raises(ValueError, match="slice every fit parameter"):
+    with pytest.raises(ValueError, match="cut along with the folds of X.*TuningData"):
         est.fit(X, y, X_tune=X_tr[: len(X)], y_tune=y_tr[: len(X)])
     with pytest.raises(ValueError, match=r"y_tune has labels not present in y: \[7\]"):
         est.fit(X, y, X_tune=X_tr, y_tune=np.where(y_tr == 1, 7, 0))

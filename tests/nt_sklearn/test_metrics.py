@@ -55,3 +55,40 @@ def test_bad_input():
         worst_group_accuracy([], [], [])
     with pytest.raises(ValueError, match=r"Training groups \[4\] have no test samples"):
         mean_accuracy(Y, PRED, GROUPS, convention="train_weighted", train_groups=[0, 4])
+
+
+# ---- overlapping groups (WILDS' CivilComments) -------------------------------------------
+
+MASK = np.array([GROUPS == 0, GROUPS == 1, GROUPS >= 2, (GROUPS == 1) | (GROUPS == 3)]).T
+
+
+def test_a_mask_gives_every_column_its_accuracy():
+    # columns 0 and 1 are the disjoint groups 0 and 1; column 2 pools 2 and 3 (4 of 8 right);
+    # column 3 overlaps both 1 and 3 (1 of 6 right)
+    assert group_accuracies(Y, PRED, MASK) == {0: 1.0, 1: 0.5, 2: 0.375, 3: 1 / 6}
+    assert worst_group_accuracy(Y, PRED, MASK) == pytest.approx(1 / 6)
+    assert mean_accuracy(Y, PRED, MASK, convention="group_mean") == pytest.approx(
+        (1.0 + 0.5 + 0.375 + 1 / 6) / 4)
+    assert accuracy_gap(Y, PRED, MASK) == pytest.approx(np.mean(Y == PRED) - 1 / 6)
+    # the one-hot mask of disjoint groups is the same as their labels
+    one_hot = GROUPS[:, None] == np.arange(4)
+    assert group_accuracies(Y, PRED, one_hot) == group_accuracies(Y, PRED, GROUPS)
+    assert group_accuracies(Y, PRED, one_hot.astype(int)) == group_accuracies(Y, PRED, GROUPS)
+
+
+def test_a_dataframe_mask_names_its_groups_and_empty_columns_are_skipped():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"male": MASK[:, 0], "female": MASK[:, 1],
+                          "muslim": np.zeros(len(Y), dtype=bool)})
+    with pytest.warns(UserWarning, match=r"Groups \['muslim'\] have no sample"):
+        accs = group_accuracies(Y, PRED, frame)
+    assert accs == {"male": 1.0, "female": 0.5}
+
+
+def test_bad_masks():
+    with pytest.raises(ValueError, match="mask of overlapping groups"):
+        group_accuracies(Y, PRED, np.column_stack([GROUPS, GROUPS]))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        worst_group_accuracy(Y, PRED, MASK[:-1])
+    with pytest.raises(ValueError, match="needs disjoint groups"):
+        mean_accuracy(Y, PRED, MASK, convention="train_weighted", train_groups=GROUPS)

@@ -89,7 +89,7 @@ def test_equal_length_tuning_set_is_caught_inside_grid_search(data):
     search = GridSearchCV(
         NeuronTuneClassifier(**FAST), GRID, scoring=SFitScorer(), error_score="raise"
     )
-    with pytest.raises(ValueError, match="slice every fit parameter"):
+    with pytest.raises(ValueError, match="cut along with the folds of X.*TuningData"):
         search.fit(X_val, y_val, X_tune=X_other, y_tune=y_val)
 
 

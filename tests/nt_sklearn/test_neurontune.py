@@ -285,7 +285,7 @@ def test_empty_and_one_dimensional(small):
 
 def test_tuning_set_as_long_as_x_is_refused_unless_it_is_x(small):
     X, y, X_tune, y_tune = small
-    with pytest.raises(ValueError, match="slice every fit parameter"):
+    with pytest.raises(ValueError, match="cut along with the folds of X.*TuningData"):
         NeuronTuneClassifier(**FAST).fit(X, y, X_tune=X_tune[:60], y_tune=y_tune[:60])
     # identifying on the tuning data itself (the paper's Table 4 ablation) is fine
     NeuronTuneClassifier(**FAST).fit(X, y, X_tune=X.copy(), y_tune=y)

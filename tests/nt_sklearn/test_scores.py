@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nt_sklearn import select_biased_features, sfit, spuriousness_scores
-from nt_sklearn._scores import activations
+from nt_sklearn._medians import activations
 
 
 def loop_scores(X, y, y_pred, activation):
@@ -81,7 +81,7 @@ def test_sfit_is_sum_of_magnitudes():
 
 @pytest.mark.parametrize("error_rate", [0.02, 0.5, 0.97])
 def test_presorted_medians_equal_direct_medians(error_rate):
-    from nt_sklearn._scores import _ClassMedianScorer
+    from nt_sklearn._medians import _ClassMedianScorer
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(501, 9)).astype(np.float32)
