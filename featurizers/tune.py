@@ -418,7 +418,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s: %(message)s")
     say = (lambda *a, **k: None) if args.quiet else print
-    return guarded("nt-tune", lambda: tune(args, say=say), debug=args.debug)
+
+    def run():
+        tune(args, say=say)
+
+    return guarded("nt-tune", run, debug=args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

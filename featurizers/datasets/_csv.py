@@ -79,7 +79,7 @@ def check_header(header, path):
         seen.setdefault(name, i)
 
 
-def check_unique(values, what, path, lines=None):
+def check_unique(values, what, path, lines=None, split=None):
     """Raise ValueError naming the first repeated ``values`` (ids, image files) of ``path``.
 
     Parameters
@@ -90,6 +90,8 @@ def check_unique(values, what, path, lines=None):
     path : str
     lines : array-like of int, optional
         The file line of each value, to name where the first repeats are.
+    split : str, optional
+        The split the values belong to, named in the message.
     """
     values = np.asarray(values)
     uniq, first, counts = np.unique(values, return_index=True, return_counts=True)
@@ -103,7 +105,8 @@ def check_unique(values, what, path, lines=None):
         where = (f" (lines {', '.join(str(lines[r]) for r in rows[:3])})" if lines is not None
                  else f" ({counts[k]} times)")
         shown.append(f"{uniq[k]!s}{where}")
-    raise ValueError(f"{path}: {dup.size} {what}(s) appear more than once: "
+    within = f" in split {split!r}" if split is not None else ""
+    raise ValueError(f"{path}: {dup.size} {what}(s) appear more than once{within}: "
                      f"{'; '.join(shown)}{'; ...' if dup.size > 5 else ''}. Every row needs "
                      f"its own {what}")
 

@@ -22,7 +22,8 @@ within each split.
 The file is UTF-8, with or without a byte-order mark. Refused, with the file
 and the values named: a column named twice in the header, a split value that
 cannot name a folder (``../x``, ``/tmp/x``: split names become folders of the
-store), an ``id`` or an image file listed twice.
+store), an ``id`` or an image file listed twice within one split (one file may
+serve several splits).
 """
 
 import csv
@@ -167,7 +168,8 @@ class CSVReader(DatasetReader):
             rel = cols["path"].astype(str)
             root = os.path.abspath(self.root)
             self._inputs = [os.path.join(root, p) for p in rel]
-            check_unique([os.path.normpath(p) for p in self._inputs], "image file", path, lines)
+            _unique_per_split([os.path.normpath(p) for p in self._inputs], split, "image file",
+                              path, lines)
             default_ids = rel
         else:
             text = cols["text"]
@@ -176,7 +178,7 @@ class CSVReader(DatasetReader):
             default_ids = np.arange(len(rows))
         self._ids = cols["id"].astype(str) if "id" in cols else default_ids
         if "id" in cols:
-            check_unique(self._ids, "id", path, lines)
+            _unique_per_split(self._ids, split, "id", path, lines)
 
     def splits(self):
         """Split names, train/val/test first, then in order of appearance."""
@@ -196,3 +198,13 @@ class CSVReader(DatasetReader):
         out.update(csv=os.path.abspath(self.path),
                    rows={s: int((self._split == s).sum()) for s in self._splits})
         return out
+
+
+def _unique_per_split(values, split, what, path, lines):
+    """Refuse a value repeated within one split; the same file or id may serve several
+    splits (e.g. two validation regimes drawn from one pool), as the store keeps
+    every split apart."""
+    values, split, lines = np.asarray(values), np.asarray(split), np.asarray(lines)
+    for name in np.unique(split):
+        rows = split == name
+        check_unique(values[rows], what, path, lines[rows], split=str(name))

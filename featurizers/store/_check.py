@@ -169,7 +169,10 @@ def read_head(path, dim=None, n_classes=None):
     coef, intercept, classes = arrays["coef"], arrays["intercept"], arrays["classes"]
     c = len(intercept)
     width = coef.shape[1] if coef.ndim == 2 else None
-    if (coef.ndim != 2 or coef.shape[0] != c or intercept.ndim != 1 or classes.shape != (c,)
+    # one row per class, or one row for two classes (a binary logistic model's layout)
+    n_labels = 2 if c == 1 else c
+    if (coef.ndim != 2 or coef.shape[0] != c or intercept.ndim != 1
+            or classes.shape != (n_labels,)
             or (dim is not None and width != dim)
             or (n_classes is not None and c != n_classes)):
         raise CorruptStoreError(

@@ -553,15 +553,25 @@ def test_one_number_written_two_ways_among_names_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("text,label,id\na,0,x\nb,1,y\nc,0,x\n", r"1 id\(s\) appear more than once: x \(lines 2, 4\)"),
+    ("text,label,id\na,0,x\nb,1,y\nc,0,x\n",
+     r"1 id\(s\) appear more than once in split 'all': x \(lines 2, 4\)"),
     ("path,label\nimg/a.png,0\nimg/b.png,1\n./img/a.png,1\n",
-     r"1 image file\(s\) appear more than once: .*img/a.png \(lines 2, 4\)"),
+     r"1 image file\(s\) appear more than once in split 'all': .*img/a.png "
+     r"\(lines 2, 4\)"),
     ("text,label,label\na,0,1\n", r"column 'label' appears twice in the header .*columns 2 "
      r"and 3"),
 ])
 def test_repeated_ids_paths_and_header_names_are_refused(tmp_path, text, match):
     with pytest.raises(ValueError, match=match):
         get_reader("csv", _csv(tmp_path, text))
+
+
+def test_one_image_may_serve_several_splits(tmp_path):
+    # the offline suite draws two validation regimes from one pool: a file listed once
+    # per split is fine, the store keeps the splits apart
+    reader = get_reader("csv", _csv(tmp_path, "path,label,split,id\nimg/a.png,0,val_a,1\n"
+                                    "img/b.png,1,val_a,2\nimg/a.png,0,val_b,1\n"))
+    assert reader.splits() == ["val_a", "val_b"]
 
 
 def test_a_duplicated_celeba_attribute_in_the_header_is_refused(tmp_path):

@@ -188,7 +188,7 @@ def test_module_entry_point_tunes_and_exports_numpy_without_torch(tmp_path):
         np.testing.assert_array_equal(a["coef"], b["coef"])
 
 
-def test_a_failed_head_write_leaves_no_report_nor_temporary_file(tmp_path, monkeypatch):
+def test_a_failed_head_write_leaves_no_report_nor_temporary_file(tmp_path, monkeypatch, capsys):
     from featurizers import export
     from featurizers._atomic import atomic_path
 
@@ -200,8 +200,11 @@ def test_a_failed_head_write_leaves_no_report_nor_temporary_file(tmp_path, monke
             raise OSError("disk full")
 
     monkeypatch.setattr(export, "export_head_npz", broken)
-    with pytest.raises(OSError, match="disk full"):
-        main([str(store), "--param", "n_epochs=1"])
+    assert main([str(store), "--param", "n_epochs=1"]) == 2
+    assert capsys.readouterr().err.strip() == "nt-tune: error: disk full"
+    assert os.listdir(store / "heads") == []
+    with pytest.raises(OSError, match="disk full"):  # --debug: the exception itself
+        main([str(store), "--param", "n_epochs=1", "--debug"])
     assert os.listdir(store / "heads") == []
 
 
