@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 # Debian packages of the offline suite's data (Fashion-MNIST, WordNet)
 DEBIAN_DATA := dataset-fashion-mnist wordnet-base
 
-.PHONY: demo test bench synthetic install debian-data clean
+.PHONY: demo test test-oldest bench synthetic install debian-data clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The estimator tests on the oldest Python and scikit-learn the package declares, without
+# torch (the estimator side never needs it); its own venv, .venv-oldest.
+# (pyenv's 3.10 where it is installed, as on the project's machines, else python3.10 on PATH)
+PYTHON_OLDEST ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.10*/bin/python) python3.10)
+OLDEST := scikit-learn==1.6.0 numpy==1.24.4 scipy==1.11.1 joblib==1.3.2
+.venv-oldest/.installed: setup.cfg Makefile
+	$(PYTHON_OLDEST) -m venv .venv-oldest
+	.venv-oldest/bin/pip install --quiet --upgrade pip
+	.venv-oldest/bin/pip install --quiet $(OLDEST) pytest numpydoc
+	touch $@
+
+test-oldest: .venv-oldest/.installed
+	PYTHONPATH=$(CURDIR) .venv-oldest/bin/python -m pytest tests/nt_sklearn nt_sklearn
 
 # The offline suite; its Debian data is installed when run as root.
 bench: $(VENV)/.installed debian-data
