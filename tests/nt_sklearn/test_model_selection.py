@@ -121,3 +121,21 @@ def test_string_labels_through_grid_search(data):
     search = GridSearchCV(NeuronTuneClassifier(**FAST), GRID, scoring=SFitScorer())
     search.fit(X_val, names[y_val], X_tune=X_tr, y_tune=names[y_tr])
     assert set(search.predict(X_val)) <= set(names)
+
+
+def test_pipeline_transforms_the_tuning_embeddings_with_transform_input(spurious_data):
+    # scikit-learn's Pipeline(transform_input=...) passes X_tune through the fitted steps
+    # before the estimator, under metadata routing
+    from sklearn.pipeline import Pipeline
+
+    (X_tr, y_tr, _), (X_val, y_val, _), (X_te, _, _) = spurious_data
+    with sklearn.config_context(enable_metadata_routing=True):
+        nt = NeuronTuneClassifier(n_epochs=2, random_state=0).set_fit_request(
+            X_tune=True, y_tune=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("nt", nt)], transform_input=["X_tune"])
+        pipe.fit(X_val, y_val, X_tune=X_tr, y_tune=y_tr)
+        scaler = StandardScaler().fit(X_val)
+        alone = NeuronTuneClassifier(n_epochs=2, random_state=0).fit(
+            scaler.transform(X_val), y_val, X_tune=scaler.transform(X_tr), y_tune=y_tr)
+    assert np.array_equal(pipe[-1].coef_, alone.coef_)
+    assert np.array_equal(pipe.predict(X_te), alone.predict(scaler.transform(X_te)))
