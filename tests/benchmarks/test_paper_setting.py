@@ -49,7 +49,7 @@ def tiny_run(tmp_path_factory):
     argv = ["run", "--tiny", "--cache-dir", str(tmp / "cache"), "--image-model", "test_resnet",
             "--image-init", str(tmp / "resnet.pth"), "--text-model", str(tmp / "bert"),
             "--erm-epochs", "2", "--nt-epochs", "1", "--batches-per-epoch", "5", "--seeds", "2",
-            "--jobs", "1", "-q", "--report", str(tmp / "report.md")]
+            "--jobs", "1", "--threads", "1", "-q", "--report", str(tmp / "report.md")]
     assert main(argv) == 0
     return tmp, argv
 
