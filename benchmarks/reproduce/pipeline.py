@@ -87,6 +87,30 @@ def erm_config(args, spec, out):
         precision=args.precision, workers=args.workers, quiet=args.quiet)
 
 
+def match_erm_evaluation(encoder, size):
+    """Make an image encoder embed as ``train_erm`` evaluates at ``size`` (not 224).
+
+    ``train_erm`` selects its epoch on images resized to ``size * 256 / 224``,
+    centre-cropped to ``size`` and normalised with ImageNet's mean and std; the
+    featurizers' ``square`` preprocessing resizes to ``size`` with the model's own
+    mean and std (0.5 for EfficientNet-Lite0), which would embed other inputs than
+    the ones the model was trained and selected on. Returns the preprocessing's name.
+    """
+    from torchvision import transforms as T
+
+    from ..train_erm.tasks import IMAGENET_MEAN, IMAGENET_STD
+
+    resize = round(size * 256 / 224)
+    encoder.transform = T.Compose([
+        T.Resize(resize, interpolation=T.InterpolationMode.BILINEAR), T.CenterCrop(size),
+        T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    encoder.preprocess = {"name": "erm_eval", "resize_short": resize, "center_crop": size,
+                          "input_size": [3, size, size], "interpolation": "bilinear",
+                          "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    encoder.identity["preprocess"] = encoder.preprocess
+    return "erm_eval"
+
+
 def _encoder(args, spec, checkpoint, dataset_name):
     """The featurizer of step 2 (built as ``nt-featurize`` builds it) and its description."""
     from featurizers import build_encoder
@@ -99,6 +123,8 @@ def _encoder(args, spec, checkpoint, dataset_name):
                             precision=args.precision, preprocess=how,
                             image_size=None if paper_size else args.image_size,
                             workers=args.workers)
+        if not paper_size:
+            how = match_erm_evaluation(enc, args.image_size)
         return enc, f"{model}, pooled pre-logits, {how} preprocessing"
     import transformers
     from transformers import AutoConfig
