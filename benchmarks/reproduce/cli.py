@@ -32,7 +32,7 @@ def build_parser():
     e.add_argument("--erm-lr", type=positive_float)
     e.add_argument("--image-size", type=positive_int, default=224,
                    help="ERM training crop; other than 224 (quick runs), the embeddings use "
-                   "'square' preprocessing at that size")
+                   "train_erm's own evaluation transform at that size")
     e.add_argument("--seed", type=non_negative_int, default=0, help="ERM training seed")
     f = p.add_argument_group("embeddings")
     f.add_argument("--pooling", choices=("pooler", "pooler_relu"), default="pooler",
