@@ -146,10 +146,8 @@ class _RankedColumns:
             width = min(chunk, d - lo)
             if width < chunk:
                 A, inverse, keys = A[:, :width].copy(), inverse[:width], None
-            if X.dtype == dtype:
-                np.take(X[:, lo : lo + width], rows, axis=0, out=A)
-            else:  # float16 embeddings: their exact float32 values
-                A[...] = X[:, lo : lo + width][rows]
+            # (np.take with out= would first copy the whole column slice: 3x slower)
+            A[...] = X[rows, lo : lo + width]  # float16 embeddings: their exact float32 values
             _activate(A, activation)
             order = self.order[lo : lo + width]
             keys = _sort_columns(A, order, keys, nonnegative=activation == "abs")
