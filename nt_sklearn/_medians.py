@@ -151,7 +151,7 @@ class _RankedColumns:
             _activate(A, activation)
             order = self.order[lo : lo + width]
             keys = _sort_columns(A, order, keys, nonnegative=activation == "abs")
-            for inverse_k, order_k in zip(inverse, order):  # a loop over features
+            for inverse_k, order_k in zip(inverse, order):  # the inverse permutations
                 inverse_k[order_k] = positions
             _transposed(inverse, out=self.ranks[:, lo : lo + width])
         self.member = np.zeros((d, self.n_blocks, 1 << shift), dtype=bool)  # padded: False
