@@ -7,10 +7,12 @@ Measures, side by side in one run, and prints every figure as it goes:
    82,462 x 768, 3 classes): a default ``NeuronTuneClassifier`` fit (40 epochs x
    200 batches, SFit after every epoch) against the straightforward PyTorch
    implementation of the same recipe (:mod:`benchmarks.torch_reference`), and
-   whether both select the same biased dimensions.
+   whether both select the same biased dimensions; SFit's share of the fit and
+   its one-off cost; a fingerprint of what the fit selected (its SFit history,
+   epoch and mask, bit for bit), so that two versions of the library can be
+   shown to select exactly the same.
 2. **Identification speed**: the scores of every dimension and class, vectorised
-   against a per-dimension loop; one per-epoch SFit with and without the
-   presorted columns; the fraction of the fit spent in SFit.
+   against a per-dimension loop; the per-epoch SFit inside a fit.
 3. **Memory**: a default fit whose tuning set is a read-only memory-mapped
    ``.npy`` of at least 8 GB of float32, in a child process whose anonymous
    memory (``RssAnon`` in ``/proc/self/status``) is sampled during the fit; and
@@ -29,7 +31,9 @@ Measures, side by side in one run, and prints every figure as it goes:
 The machine may be shared: every timing is repeated and the median kept, the
 load average is printed with the figures, and the comparisons are ratios
 measured in the same run. BLAS and torch are limited to ``--threads`` threads
-(2 by default) for both sides. Results go to ``benchmarks/results/perf.md``.
+(2 by default) for both sides. Results go to ``benchmarks/results/perf.md``;
+``--before OLD.md`` (a perf.md written earlier, for instance by the code before a
+change) adds a table of its figures beside this run's.
 
 The planted data: non-negative ReLU features ``max(0, -0.3 + 0.5 z + shifts)``
 (70% zeros, like pooled ReLU features), a class signal spread over 300
@@ -53,7 +57,7 @@ from .fit_speed import bench_fit, fit_ours
 from .grid import GRID, bench_grid, grid_search
 from .fit_times import SfitSeconds, sfit_seconds
 from .identification import bench_identification
-from .markdown import RESULTS, write_markdown
+from .markdown import RESULTS, before_after, read_figures, write_markdown
 from .memory import bench_memory, memory_child
 from .throughput import bench_featurizers, bench_gpu_loader
 from .timing import Report, timed
@@ -62,5 +66,5 @@ __all__ = [
     "SHAPES", "Planted", "make_planted", "Report", "timed", "fit_ours", "bench_fit",
     "sfit_seconds", "SfitSeconds", "bench_identification", "bench_memory", "memory_child",
     "bench_featurizers", "bench_gpu_loader", "GRID", "grid_search", "bench_grid", "RESULTS",
-    "write_markdown", "build_parser", "main",
+    "write_markdown", "read_figures", "before_after", "build_parser", "main",
 ]

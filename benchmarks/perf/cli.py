@@ -16,7 +16,7 @@ from .data import QUICK_SCALE, SHAPES, make_planted
 from .fit_speed import bench_fit
 from .grid import bench_grid
 from .identification import bench_identification
-from .markdown import RESULTS, write_markdown
+from .markdown import RESULTS, read_figures, write_markdown
 from .memory import bench_memory, memory_child
 from .throughput import bench_featurizers
 from .timing import Report, cpu_model, load_average
@@ -49,6 +49,11 @@ def build_parser():
     parser.add_argument("--tmpdir", default=None, help="where the memory-mapped file is written")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help=f"markdown output (default {RESULTS})")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a perf.md written earlier (for instance by the code before a "
+                             "change): its figures are shown beside this run's")
+    parser.add_argument("--before-label", default=None,
+                        help="what --before measured, for the table's title")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--memory-steps", type=int, default=200, help=argparse.SUPPRESS)
     return add_debug_flag(parser)
@@ -97,6 +102,7 @@ def _run(args, command):
     memory_gb = args.memory_gb or (0.05 if quick else 8.2)
     fit_epochs = args.fit_epochs or (5 if quick else 40)
     sections = set(args.sections.split(","))
+    before = read_figures(args.before) if args.before else None
     started, t_start = datetime.datetime.now(), time.perf_counter()
     report = Report()
     report.add("machine", "CPU", f"{cpu_model()}, {os.cpu_count()} logical CPUs",
@@ -126,5 +132,6 @@ def _run(args, command):
 
     elapsed = time.perf_counter() - t_start
     write_markdown(report, args.out, command=command, threads=threads, started=started,
-                   elapsed=elapsed, quick=quick)
+                   elapsed=elapsed, quick=quick, before=before,
+                   before_label=args.before_label or str(args.before))
     print(f"wrote {args.out} ({elapsed / 60:.1f} min)")

@@ -16,7 +16,8 @@ class SfitSeconds:
     """The SFit work of one fit (medians over the timed repeats)."""
 
     total: float  # seconds in SFit: the setup plus every per-epoch evaluation
-    presort: float  # seconds building the presorted scorer, once per fit
+    setup: float  # seconds building the scorer (sorting every class's features), once per fit
+    identify: float  # seconds of the first scores (the reference's) and the mask, once per fit
     calls: int  # per-epoch evaluations (one per epoch)
     per_call: float  # seconds per evaluation
 
@@ -35,8 +36,9 @@ def sfit_seconds(fit, repeats):
 
     wall, cpu, model = timed(run, repeats)
     setup = statistics.median(t["sfit_setup"] for t in times)
+    identify = statistics.median(t["identify"] for t in times)
     epochs = statistics.median(t["sfit"] for t in times)
-    return wall, cpu, model, SfitSeconds(total=setup + epochs, presort=setup,
+    return wall, cpu, model, SfitSeconds(total=setup + epochs, setup=setup, identify=identify,
                                          calls=model.n_iter_,
                                          per_call=epochs / max(model.n_iter_, 1))
 

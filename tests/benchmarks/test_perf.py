@@ -55,6 +55,45 @@ def test_quick_run_prints_and_writes_its_figures(tmp_path, capsys):
     assert "logical CPUs" in text
 
 
+def test_before_after_table_pairs_the_figures_of_an_earlier_run(tmp_path):
+    import datetime
+
+    from benchmarks.perf.markdown import read_figures
+
+    def write(path, value, **kwargs):
+        report = perf.Report()
+        report.add("celeba", "ours: default fit", value, "median of 3")
+        report.add("celeba", "a | figure", "1 | 2")
+        perf.write_markdown(report, path, command="python -m benchmarks.perf", threads=2,
+                            started=datetime.datetime(2026, 1, 1), elapsed=60.0, quick=False,
+                            **kwargs)
+        return report
+
+    write(tmp_path / "before.md", "7.5 s")
+    before = read_figures(tmp_path / "before.md")
+    assert before[("celeba", "ours: default fit")] == ("7.5 s", "median of 3")
+    write(tmp_path / "after.md", "3.1 s", before=before, before_label="main")
+    text = (tmp_path / "after.md").read_text()
+    assert "## Before / after (main)" in text
+    assert "| celeba | ours: default fit | 7.5 s | 3.1 s |" in text
+    (tmp_path / "nothing.md").write_text("# no table\n")
+    with pytest.raises(ValueError, match="no table of figures"):
+        read_figures(tmp_path / "nothing.md")
+
+
+def test_fit_fingerprint_is_that_of_the_selection():
+    from benchmarks.perf.fit_speed import fit_fingerprint
+
+    class Fit:
+        sfit_history_, best_epoch_ = np.array([1.0, 2.0]), 1
+        biased_features_ = np.array([True, False])
+
+    other = Fit()
+    assert fit_fingerprint(Fit()) == fit_fingerprint(other)
+    other.sfit_history_ = np.array([1.0, np.nextafter(2.0, 3.0)])
+    assert fit_fingerprint(Fit()) != fit_fingerprint(other)
+
+
 def test_parser_defaults():
     args = perf.build_parser().parse_args([])
     assert not args.quick and args.threads == 2 and args.out == perf.RESULTS

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nt_sklearn import select_biased_features, sfit, spuriousness_scores
-from nt_sklearn._medians import activations
+from nt_sklearn._medians import ACTIVATIONS, activations
 
 
 def loop_scores(X, y, y_pred, activation):
@@ -77,6 +77,88 @@ def test_every_feature_biased_keeps_the_least_biased_one():
 
 def test_sfit_is_sum_of_magnitudes():
     assert sfit(np.array([[0.5, -0.25], [0.0, 1.0]])) == pytest.approx(1.75)
+
+
+def median_reference(X, y, y_pred, n_classes, activation):
+    """The scores as np.median gives them on float64 activations, one class at a time."""
+    A = activations(X, activation).astype(np.float64)
+    out = np.zeros((X.shape[1], n_classes))
+    for c in range(n_classes):
+        wrong, right = (y == c) & (y_pred != c), (y == c) & (y_pred == c)
+        if wrong.any() and right.any():
+            out[:, c] = np.median(A[wrong], axis=0) - np.median(A[right], axis=0)
+    return out
+
+
+def with_errors(y, n_classes, counts, rng):
+    """Predictions with exactly ``counts[c]`` misclassified rows in class ``c``."""
+    y_pred = y.copy()
+    for c, m in enumerate(counts):
+        rows = rng.choice(np.flatnonzero(y == c), m, replace=False)
+        y_pred[rows] = (c + rng.integers(1, n_classes, m)) % n_classes
+    return y_pred
+
+
+def tied_data(rng, n, d, dtype):
+    """Activations with many ties: rounded values, and ReLU-like exact zeros."""
+    X = rng.normal(size=(n, d))
+    X[:, ::2] = np.round(X[:, ::2])
+    X[:, 1::4] = np.maximum(X[:, 1::4], 0)
+    return X.astype(dtype)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+@pytest.mark.parametrize("activation", ["abs", "relu", "identity"])
+def test_presorted_scores_equal_np_median_exactly(n_classes, activation):
+    from nt_sklearn._medians import _ClassMedianScorer
+
+    rng = np.random.default_rng(n_classes)
+    X = tied_data(rng, 1_501, 37, np.float32)
+    y = rng.integers(0, n_classes, len(X))
+    scorer = _ClassMedianScorer(X, y, n_classes, activation, presort=True)
+    sizes = np.bincount(y)
+    # odd and even numbers of errors and of correct rows, one or two rows on either side
+    for counts in ([1] * n_classes, [2] * n_classes, [3] * n_classes, sizes - 1, sizes - 2,
+                   sizes // 2, sizes // 2 + 1, rng.integers(1, sizes)):
+        y_pred = with_errors(y, n_classes, counts, rng)
+        np.testing.assert_array_equal(scorer(y_pred)[0],
+                                      median_reference(X, y, y_pred, n_classes, activation))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_presorted_scores_follow_epochs_of_small_changes_exactly(dtype):
+    """Few predictions change between calls, as between epochs: the medians are moved, not
+    recomputed; a class with no error in between, and large jumps, start them afresh."""
+    from nt_sklearn._medians import _ClassMedianScorer
+
+    rng = np.random.default_rng(3)
+    X = tied_data(rng, 2_400, 29, dtype)
+    y = (rng.random(len(X)) < 0.3).astype(int)
+    scorer = _ClassMedianScorer(X, y, 2, "abs", presort=True)
+    y_pred = with_errors(y, 2, [150, 90], rng)
+    for epoch in range(40):
+        n_moved = len(X) if epoch % 13 == 12 else int(rng.integers(1, 60))
+        rows = rng.choice(len(X), n_moved, replace=False)
+        y_pred[rows] = 1 - y_pred[rows]
+        if epoch == 20:
+            y_pred[y == 0] = 0  # class 0 without errors for one epoch
+        scores, degenerate = scorer(y_pred)
+        np.testing.assert_array_equal(scores, median_reference(X, y, y_pred, 2, "abs"))
+        assert degenerate == [c for c in (0, 1)
+                              if len(np.unique(y_pred[y == c] == c)) == 1]
+
+
+def test_presorted_scores_of_signed_zeros_and_one_row_classes():
+    from nt_sklearn._medians import _ClassMedianScorer
+
+    X = np.array([[-0.0, 1.0], [0.0, -2.0], [-0.0, 3.0], [0.0, 0.0], [5.0, -0.0]],
+                 dtype=np.float32)
+    y = np.array([0, 0, 0, 1, 1])
+    y_pred = np.array([1, 0, 0, 0, 1])
+    for activation in ACTIVATIONS:
+        got, degenerate = _ClassMedianScorer(X, y, 2, activation, presort=True)(y_pred)
+        np.testing.assert_array_equal(got, median_reference(X, y, y_pred, 2, activation))
+        assert degenerate == []
 
 
 @pytest.mark.parametrize("error_rate", [0.02, 0.5, 0.97])
