@@ -125,11 +125,11 @@ def test_resume_after_kill_gives_the_same_weights(waterbirds, uninterrupted, tmp
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     log = out / "log.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a bound only: a loaded machine needs more than 60 s
     try:
         while not (log.exists() and log.read_text().count("\n") >= 1):
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "no epoch finished within 60 s"
+            assert time.monotonic() < deadline, "no epoch finished within 300 s"
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
