@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from nt_sklearn import LinearHead, NeuronTuneClassifier
+from nt_sklearn import LinearHead, NeuronTuneAutoClassifier, NeuronTuneClassifier
 from nt_sklearn.baselines import (
     AFRClassifier,
     ClassBalancedRetraining,
@@ -91,6 +91,9 @@ RECOMMENDED = dict(
     guard_margin="auto",
 )
 RECOMMENDED_NAME = "NeuronTune, recommended (half val)"
+# Issue "beyond the paper, second pass": the public recommended configuration,
+# NeuronTuneAutoClassifier at its defaults, fitted on the validation split alone.
+AUTO_NAME = "NeuronTuneAuto (half val)"
 
 
 def build_methods(nt_params=None, *, groups=True):
@@ -142,6 +145,20 @@ VARIANTS = [
     Method("recommended without the mask (half val)", False, False,
            _nt(ClassBalancedRetraining, identify="half_val", standardize=True,
                selection=RECOMMENDED["selection"], guard_margin=RECOMMENDED["guard_margin"])),
+    Method(AUTO_NAME, False, False, _nt(NeuronTuneAutoClassifier, identify="half_val")),
+]
+# NeuronTuneAutoClassifier with one component removed at a time.
+AUTO_ABLATIONS = {
+    "mask": dict(mask_value=1.0),
+    "pseudo-group selection": dict(selection="worst_class"),
+    "reweighting": dict(reweighting=None),
+    "guard": dict(guard_margin=None),
+    "paired guard (two SE of one accuracy)": dict(guard_margin="auto"),
+}
+VARIANTS += [
+    Method(f"{AUTO_NAME} without {what}", False, False,
+           _nt(NeuronTuneAutoClassifier, identify="half_val", **params))
+    for what, params in AUTO_ABLATIONS.items()
 ]
 
 
