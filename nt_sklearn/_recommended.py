@@ -44,7 +44,7 @@ class NeuronTuneAutoClassifier(NeuronTuneClassifier):
     - ``selection="worst_pseudo_group"``: the epoch with the best worst
       accuracy over the pseudo-groups of ``X`` (class x wrong), where
       ``wrong`` comes from a plain logistic regression fitted on the tuning
-      rows (``pseudo_group_estimator_``), cross-fitted so that the reference
+      rows, cross-fitted so that the reference
       is never scored on its own errors;
     - ``guard_margin="paired"``: keep the reference unless the selected head
       beats it on that worst pseudo-group accuracy by more than two paired
@@ -104,12 +104,10 @@ default="worst_pseudo_group"
     Attributes
     ----------
     %(attributes)s
-    pseudo_group_estimator_ : LogisticRegression
-        The model, fitted on the tuning rows, whose errors on ``X`` make the
-        pseudo-groups that select and guard.
     pseudo_groups_ : ndarray of shape (n_identification,)
-        Those pseudo-groups, ``2 * class index + wrong``, of the rows of ``X``
-        that identified.
+        The pseudo-groups that select and guard, ``2 * class index + wrong``,
+        of the rows of ``X`` that identified, where ``wrong`` is the error of a
+        ``LogisticRegression(max_iter=1000)`` fitted on the tuning rows.
     reference_score_ : float
         The reference's score on ``X`` by the selection criterion.
 
@@ -196,17 +194,19 @@ default="worst_pseudo_group"
         grouper = LogisticRegression(max_iter=1000).fit(
             data.X_tune, data.y_tune, sample_weight=w_tune
         )
-        self.pseudo_group_estimator_ = grouper
-        self.pseudo_groups_ = pseudo_groups(data.y, grouper.predict(data.X))
-        self._ref_pred = _encode(self.classes_, np.asarray(self.reference_estimator_.predict(
-            data.X)))
-        self.reference_score_ = float(self._epoch_score(data, self._ref_pred))
+        # kept as its groups only: a fitted model stays storable without pickle (save_model)
+        self.pseudo_groups_ = pseudo_groups(
+            data.y, _encode(self.classes_, np.asarray(grouper.predict(data.X))))
+        self.reference_score_ = float(self._epoch_score(data, self._reference_pred(data)))
         if self.reweighting is None:
             return data
         ref_tune = _encode(self.classes_, np.asarray(
             self.reference_estimator_.predict(data.X_tune)))
         weights = pseudo_group_weights(data.y_tune, ref_tune != data.y_tune, n_classes, w_tune)
         return data._replace(w_tune=weights)
+
+    def _reference_pred(self, data):
+        return _encode(self.classes_, np.asarray(self.reference_estimator_.predict(data.X)))
 
     def _epoch_score(self, data, pred):
         if self.selection != "worst_pseudo_group":
@@ -223,8 +223,9 @@ default="worst_pseudo_group"
             n_groups = 2 * len(self.classes_) if self.selection == "worst_pseudo_group" \
                 else len(self.classes_)
             tuned = np.argmax(_logits(data.X, chosen.path_coef, chosen.path_intercept), axis=1)
-            return not paired_improvement(groups, self._ref_pred == data.y, tuned == data.y,
-                                          n_groups, _weighted(data)[0])
+            ref_right = self._reference_pred(data) == data.y
+            return not paired_improvement(groups, ref_right, tuned == data.y, n_groups,
+                                          _weighted(data)[0])
         if self.guard_margin == "auto":
             margin = self._guard_margin(data.y, len(self.classes_), _weighted(data)[0])
         else:
