@@ -147,18 +147,34 @@ VARIANTS = [
                selection=RECOMMENDED["selection"], guard_margin=RECOMMENDED["guard_margin"])),
     Method(AUTO_NAME, False, False, _nt(NeuronTuneAutoClassifier, identify="half_val")),
 ]
-# NeuronTuneAutoClassifier with one component removed at a time.
+# NeuronTuneAutoClassifier with one component removed at a time (the mask: the row
+# "recommended without the mask (half val)"), or the pseudo-group pieces added.
 AUTO_ABLATIONS = {
-    "mask": dict(mask_value=1.0),
-    "pseudo-group selection": dict(selection="worst_class"),
-    "reweighting": dict(reweighting=None),
-    "guard": dict(guard_margin=None),
-    "paired guard (two SE of one accuracy)": dict(guard_margin="auto"),
+    "without guard": dict(guard_margin=None),
+    "without worst-class selection (SFit)": dict(selection="sfit"),
+    "with pseudo-group reweighting": dict(reweighting="pseudo_groups"),
+}
+# The pseudo-group design (reweighting, worst cross-fitted pseudo-group selection, the
+# paired guard), measured and not recommended, with one component removed at a time.
+PSEUDO_GROUPS = dict(reweighting="pseudo_groups", selection="worst_pseudo_group",
+                     guard_margin="paired")
+PSEUDO_NAME = "NeuronTuneAuto, pseudo-groups (half val)"
+PSEUDO_ABLATIONS = {
+    "": {},
+    " without the mask": dict(mask_value=1.0),
+    " without pseudo-group selection": dict(selection="worst_class"),
+    " without reweighting": dict(reweighting=None),
+    " without guard": dict(guard_margin=None),
+    " with the two-SE guard": dict(guard_margin="auto"),
 }
 VARIANTS += [
-    Method(f"{AUTO_NAME} without {what}", False, False,
+    Method(f"{AUTO_NAME} {what}", False, False,
            _nt(NeuronTuneAutoClassifier, identify="half_val", **params))
     for what, params in AUTO_ABLATIONS.items()
+] + [
+    Method(PSEUDO_NAME + what, False, False,
+           _nt(NeuronTuneAutoClassifier, identify="half_val", **{**PSEUDO_GROUPS, **params}))
+    for what, params in PSEUDO_ABLATIONS.items()
 ]
 
 

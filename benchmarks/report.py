@@ -352,8 +352,10 @@ def write(results, out, stores):
             parts += [f"Model selection (test {metric} of the epoch each criterion picks):", "",
                       selection_table(records, dataset, regime), ""]
             bars = out / f"{dataset}_{regime}_{'groups' if grouped else 'classes'}.png"
-            plot_group_bars(bars, records, dataset, regime, names)
-            parts += [f"![per-{'group' if grouped else 'class'} accuracy]({bars.name})", ""]
+            if any((dataset, regime, m.name) in _by(records, "dataset", "regime", "method")
+                   for m in MAIN_METHODS):  # a study of variants alone has no main method
+                plot_group_bars(bars, records, dataset, regime, names)
+                parts += [f"![per-{'group' if grouped else 'class'} accuracy]({bars.name})", ""]
             curve = out / f"{dataset}_{regime}_epochs.png"
             if plot_epochs(curve, records, dataset, regime):
                 parts += [f"![SFit and {metric} over epochs]({curve.name})", ""]

@@ -172,5 +172,10 @@ def test_methods_selects_rows_and_the_variants_table_reports_kept_reference(smal
     report = (out / "report.md").read_text()
     assert "kept reference (balanced)" in report and "balanced - ERM's" in report
     assert not (out / "toy_store_dimensions.png").exists()  # a study of methods: no figure
+    # variants alone (no main method, no ERM): the report is still written
+    assert run_main(["--store", str(small_store), "--out", str(out), "--seeds", "1",
+                     "--epochs", "1", "--jobs", "1", "--methods",
+                     "NeuronTuneAuto (half val) without guard"]) in (0, None)
+    assert "NeuronTuneAuto (half val) without guard" in (out / "report.md").read_text()
     assert run_main(["--store", str(small_store), "--out", str(out), "--methods", "nope"]) == 2
     assert "unknown method(s) ['nope']" in capsys.readouterr().err

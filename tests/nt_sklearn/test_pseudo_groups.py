@@ -73,7 +73,7 @@ def _fit(erm, val, **params):
 
 def test_auto_pseudo_groups_are_cross_fitted(skewed):
     erm, val = skewed
-    nt = _fit(erm, val)
+    nt = _fit(erm, val, selection="worst_pseudo_group", guard_margin="paired")
     X_id, y_id = val[0][nt.identification_indices_], val[1][nt.identification_indices_]
     tune = np.setdiff1d(np.arange(len(val[1])), nt.identification_indices_)
     grouper = LogisticRegression(max_iter=1000).fit(val[0][tune], val[1][tune])
@@ -86,8 +86,8 @@ def test_auto_pseudo_groups_are_cross_fitted(skewed):
 
 def test_auto_reweighting_changes_the_fit_and_none_restores_it(skewed):
     erm, val = skewed
-    on = _fit(erm, val, guard_margin=None)
-    off = _fit(erm, val, guard_margin=None, reweighting=None)
+    on = _fit(erm, val, guard_margin=None, reweighting="pseudo_groups")
+    off = _fit(erm, val, guard_margin=None)
     assert not np.allclose(on.coef_, off.coef_)
     again = NeuronTuneAutoClassifier(**off.get_params(deep=False)).fit(*val[:2])  # deterministic
     np.testing.assert_array_equal(again.coef_, off.coef_)
@@ -95,9 +95,10 @@ def test_auto_reweighting_changes_the_fit_and_none_restores_it(skewed):
 
 def test_auto_guard_keeps_the_reference_when_the_head_cannot_beat_it(skewed):
     erm, val = skewed
-    nt = _fit(erm, val, threshold=-1e9)  # everything but one feature masked: a poor head
-    assert nt.kept_reference_ and nt.best_epoch_ == -1
-    np.testing.assert_allclose(nt.decision_function(val[0]), erm.decision_function(val[0]))
+    for guard in ("auto", "paired"):  # everything but one feature masked: a poor head
+        nt = _fit(erm, val, threshold=-1e9, guard_margin=guard)
+        assert nt.kept_reference_ and nt.best_epoch_ == -1
+        np.testing.assert_allclose(nt.decision_function(val[0]), erm.decision_function(val[0]))
 
 
 def test_paper_configuration_is_untouched_by_the_hooks(skewed):
@@ -120,3 +121,16 @@ def test_auto_is_saved_and_loaded_without_pickle(skewed, tmp_path):
     nt = _fit(LinearHead(coef=erm.coef_, intercept=erm.intercept_, classes=erm.classes_), val)
     again = load_model(save_model(nt, tmp_path / "auto.npz"))
     np.testing.assert_array_equal(again.decision_function(val[0]), nt.decision_function(val[0]))
+
+
+def test_auto_defaults_are_the_recommended_neurontune_bit_for_bit(skewed):
+    erm, val = skewed
+    auto = _fit(erm, val)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        nt = NeuronTuneClassifier(erm, random_state=0, **FAST, threshold="fdr",
+                                  mask_scope="per_class", standardize=True,
+                                  selection="worst_class", guard_margin="auto").fit(*val[:2])
+    np.testing.assert_array_equal(auto.coef_, nt.coef_)
+    np.testing.assert_array_equal(auto.worst_class_history_, nt.worst_class_history_)
+    assert auto.kept_reference_ == nt.kept_reference_
