@@ -202,8 +202,8 @@ default="worst_class"
             data.X_tune, data.y_tune, sample_weight=w_tune
         )
         # kept as its groups only: a fitted model stays storable without pickle (save_model)
-        self.pseudo_groups_ = pseudo_groups(
-            data.y, _encode(self.classes_, np.asarray(grouper.predict(data.X))))
+        # fitted on the encoded labels, the grouping model predicts encoded labels
+        self.pseudo_groups_ = pseudo_groups(data.y, grouper.predict(data.X))
         self.reference_score_ = float(self._epoch_score(data, self._reference_pred(data)))
         if self.reweighting is None:
             return data
