@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from nt_sklearn import LinearHead, NeuronTuneClassifier
+from nt_sklearn import LinearHead, NeuronTuneAutoClassifier, NeuronTuneClassifier
 from nt_sklearn.baselines import (
     AFRClassifier,
     ClassBalancedRetraining,
@@ -91,6 +91,9 @@ RECOMMENDED = dict(
     guard_margin="auto",
 )
 RECOMMENDED_NAME = "NeuronTune, recommended (half val)"
+# Issue "beyond the paper, second pass": the public recommended configuration,
+# NeuronTuneAutoClassifier at its defaults, fitted on the validation split alone.
+AUTO_NAME = "NeuronTuneAuto (half val)"
 
 
 def build_methods(nt_params=None, *, groups=True):
@@ -142,6 +145,36 @@ VARIANTS = [
     Method("recommended without the mask (half val)", False, False,
            _nt(ClassBalancedRetraining, identify="half_val", standardize=True,
                selection=RECOMMENDED["selection"], guard_margin=RECOMMENDED["guard_margin"])),
+    Method(AUTO_NAME, False, False, _nt(NeuronTuneAutoClassifier, identify="half_val")),
+]
+# NeuronTuneAutoClassifier with one component removed at a time (the mask: the row
+# "recommended without the mask (half val)"), or the pseudo-group pieces added.
+AUTO_ABLATIONS = {
+    "without guard": dict(guard_margin=None),
+    "without worst-class selection (SFit)": dict(selection="sfit"),
+    "with pseudo-group reweighting": dict(reweighting="pseudo_groups"),
+}
+# The pseudo-group design (reweighting, worst cross-fitted pseudo-group selection, the
+# paired guard), measured and not recommended, with one component removed at a time.
+PSEUDO_GROUPS = dict(reweighting="pseudo_groups", selection="worst_pseudo_group",
+                     guard_margin="paired")
+PSEUDO_NAME = "NeuronTuneAuto, pseudo-groups (half val)"
+PSEUDO_ABLATIONS = {
+    "": {},
+    " without the mask": dict(mask_value=1.0),
+    " without pseudo-group selection": dict(selection="worst_class"),
+    " without reweighting": dict(reweighting=None),
+    " without guard": dict(guard_margin=None),
+    " with the two-SE guard": dict(guard_margin="auto"),
+}
+VARIANTS += [
+    Method(f"{AUTO_NAME} {what}", False, False,
+           _nt(NeuronTuneAutoClassifier, identify="half_val", **params))
+    for what, params in AUTO_ABLATIONS.items()
+] + [
+    Method(PSEUDO_NAME + what, False, False,
+           _nt(NeuronTuneAutoClassifier, identify="half_val", **{**PSEUDO_GROUPS, **params}))
+    for what, params in PSEUDO_ABLATIONS.items()
 ]
 
 

@@ -28,6 +28,9 @@ NO_GROUPS_NOTE = (
 )
 
 
+_VARIANT_NAMES = {m.name for m in VARIANTS + DIAGNOSTICS}
+
+
 def _by(records, *keys):
     out = defaultdict(list)
     for r in records:
@@ -107,25 +110,43 @@ def selection_table(records, dataset, regime):
                            f"rank corr. SFit vs val {metric}"], rows)
 
 
+def _regime_kind(regime):
+    """``"balanced"``, ``"skewed"`` or None, from a validation regime's name."""
+    return next((k for k in ("balanced", "skewed") if k in regime), None)
+
+
 def variants_summary(records):
-    """Test WGA of every variant on every dataset x regime, its mean, and its worst
-    difference to ERM: the two figures the recommended configuration is judged by
-    (worst-class accuracy where a dataset has no group labels)."""
+    """Test WGA of every variant on every dataset x regime, its mean (over all settings,
+    the balanced-validation and the skewed-validation ones), its mean and worst difference
+    to ERM, and how often a guarded fit kept the reference (worst-class accuracy where a
+    dataset has no group labels)."""
     columns = sorted({(r["dataset"], r["regime"]) for r in records})
     groups = _by(records, "dataset", "regime", "method")
     erm = {col: np.mean([_headline(r) for r in groups.get((*col, "ERM"), [])] or [np.nan])
            for col in columns}
+    kinds = {kind: [i for i, col in enumerate(columns) if _regime_kind(col[1]) == kind]
+             for kind in ("balanced", "skewed")}
+    kinds = {k: v for k, v in kinds.items() if v}
     rows = []
     for name in VARIANT_TABLE:
         if not any((*col, name) in groups for col in columns):
             continue
-        means = [np.mean([_headline(r) for r in groups[(*col, name)]])
-                 if (*col, name) in groups else np.nan for col in columns]
-        diffs = [m - erm[col] for m, col in zip(means, columns)]
+        means = np.array([np.mean([_headline(r) for r in groups[(*col, name)]])
+                          if (*col, name) in groups else np.nan for col in columns])
+        diffs = np.array([m - erm[col] for m, col in zip(means, columns)])
+        runs = [r for col in columns for r in groups.get((*col, name), [])]
+        kept = [r["kept_reference"] for r in runs if "kept_reference" in r]
+        kept_by = [f"{100 * np.mean(k):.0f}%" if k else "-" for k in (
+            [r["kept_reference"] for i in idx for r in groups.get((*columns[i], name), [])
+             if "kept_reference" in r] for idx in kinds.values())]
         rows.append([name, *(percent(m) for m in means), percent(np.nanmean(means)),
-                     signed_percent(np.nanmean(diffs)), signed_percent(np.nanmin(diffs))])
+                     *(signed_percent(np.nanmean(diffs[idx])) for idx in kinds.values()),
+                     signed_percent(np.nanmean(diffs)), signed_percent(np.nanmin(diffs)),
+                     *(kept_by if kept else ["-"] * len(kinds))])
     return markdown_table(["variant", *(f"{d} / {v}" for d, v in columns), "mean",
-                           "mean - ERM's", "worst difference to ERM"], rows)
+                           *(f"{k} - ERM's" for k in kinds), "mean - ERM's",
+                           "worst difference to ERM", *(f"kept reference ({k})" for k in kinds)],
+                          rows)
 
 
 def summary(results):
@@ -320,7 +341,7 @@ def write(results, out, stores):
                           "or off, mask value):", "",
                           main_table(records, dataset, regime,
                                      [by_name[n] for n in ABLATION_TABLE]), ""]
-            if any(r["method"] == VARIANTS[0].name for r in records if r["dataset"] == dataset):
+            if any(r["method"] in _VARIANT_NAMES for r in records if r["dataset"] == dataset):
                 by_name = {m.name: m for m in MAIN_METHODS + VARIANTS + DIAGNOSTICS}
                 parts += ["Variants beyond the paper (each option alone on the paper's "
                           "configuration, the recommended configuration, and a diagnostic that "
@@ -331,12 +352,14 @@ def write(results, out, stores):
             parts += [f"Model selection (test {metric} of the epoch each criterion picks):", "",
                       selection_table(records, dataset, regime), ""]
             bars = out / f"{dataset}_{regime}_{'groups' if grouped else 'classes'}.png"
-            plot_group_bars(bars, records, dataset, regime, names)
-            parts += [f"![per-{'group' if grouped else 'class'} accuracy]({bars.name})", ""]
+            if any((dataset, regime, m.name) in _by(records, "dataset", "regime", "method")
+                   for m in MAIN_METHODS):  # a study of variants alone has no main method
+                plot_group_bars(bars, records, dataset, regime, names)
+                parts += [f"![per-{'group' if grouped else 'class'} accuracy]({bars.name})", ""]
             curve = out / f"{dataset}_{regime}_epochs.png"
             if plot_epochs(curve, records, dataset, regime):
                 parts += [f"![SFit and {metric} over epochs]({curve.name})", ""]
-    if any(r["method"] == VARIANTS[0].name for r in records):
+    if any(r["method"] in _VARIANT_NAMES for r in records):
         parts += ["## Variants across the suite", "",
                   "Test WGA (%), mean over seeds; the last columns compare with ERM.", "",
                   variants_summary(records), ""]

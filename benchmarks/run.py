@@ -93,6 +93,8 @@ def evaluate(model, data, val, *, train_groups=None):
         row["avg_train_weighted"] = mean_accuracy(
             y_te, pred, g_te, convention="train_weighted",
             train_groups=train_groups[np.isin(train_groups, g_te)])
+    if hasattr(model, "kept_reference_"):
+        row["kept_reference"] = bool(model.kept_reference_)
     if hasattr(model, "biased_features_"):
         row["masked_fraction"] = float(np.mean(model.feature_scale_ != 1.0))
     if hasattr(model, "coef_path_"):
@@ -163,8 +165,22 @@ def run_methods(methods, reference, data, *, regimes, seeds, n_epochs, jobs, pro
     return run_parallel(run_one, tasks, jobs=jobs, progress=progress, desc=desc)
 
 
-def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress, variants=False):
-    """Every method of the suite on one dataset; returns the records and the reference model."""
+def select_methods(methods, names):
+    """The ``methods`` named in ``names`` (all with None), in the order of ``methods``; an
+    unknown name is refused with the known ones."""
+    if names is None:
+        return methods
+    known = [m.name for m in methods]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {known}")
+    return [m for m in methods if m.name in names]
+
+
+def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress, variants=False,
+                only=None):
+    """Every method of the suite on one dataset (only those named in ``only`` when given);
+    returns the records and the reference model."""
     reference = reference_model(data, head)
     regimes = sorted(s for s in data if s.startswith("val"))
     groups = has_groups(data)
@@ -172,6 +188,7 @@ def run_dataset(name, data, head, *, seeds, n_epochs, jobs, ablations, progress,
     main = MAIN_METHODS if groups else build_methods(groups=False)
     methods = (main + (ABLATIONS if ablations else [])
                + (VARIANTS + (DIAGNOSTICS if groups else []) if variants else []))
+    methods = select_methods(methods, only)
     # deterministic methods (ERM, DFR's own seeds aside) still run per seed: cheap, uniform
     records = run_methods(methods, reference, data, regimes=regimes, seeds=seeds,
                           n_epochs=n_epochs, jobs=jobs, progress=progress, desc=name)
@@ -214,6 +231,9 @@ def build_parser():
                         help="skip the options beyond the paper and the group-label diagnostic")
     parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (joblib)")
     parser.add_argument("--datasets", nargs="+", help="a subset of the suite's datasets")
+    parser.add_argument("--methods", nargs="+", metavar="NAME",
+                        help="run only these methods (names as in the tables; ERM is needed "
+                        "for the comparisons)")
     return add_debug_flag(parser)
 
 
@@ -257,12 +277,13 @@ def _run(args):
         rows, reference = run_dataset(name, data, head, seeds=list(range(args.seeds)),
                                       n_epochs=args.epochs, jobs=args.jobs,
                                       ablations=not args.no_ablations, progress=tqdm,
-                                      variants=not args.no_variants)
+                                      variants=not args.no_variants, only=args.methods)
         records += rows
         out.mkdir(parents=True, exist_ok=True)
         regime = sorted(s for s in data if s.startswith("val"))[0]
-        plot_identification(out / f"{name}_dimensions.png", name, data, reference, regime,
-                            args.epochs, class_names=names[name]["classes"])
+        if args.methods is None:  # a selection of methods is a study: no figure of NeuronTune
+            plot_identification(out / f"{name}_dimensions.png", name, data, reference, regime,
+                                args.epochs, class_names=names[name]["classes"])
     out.mkdir(parents=True, exist_ok=True)
     results = {"config": {"seeds": args.seeds, "epochs": args.epochs, "suite": args.suite},
                "datasets": meta, "names": names, "records": records,

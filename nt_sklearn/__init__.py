@@ -8,6 +8,7 @@ from . import plotting
 from ._data import TuningData
 from ._linear_head import LinearHead
 from ._neurontune import NeuronTuneClassifier
+from ._recommended import NeuronTuneAutoClassifier
 from ._persistence import load_model, save_model
 from ._scorer import SFitScorer
 from ._scores import select_biased_features, sfit, spuriousness_scores
@@ -31,6 +32,7 @@ __all__ = [
     "FixedMaskClassifier",
     "JTTLastLayer",
     "LinearHead",
+    "NeuronTuneAutoClassifier",
     "NeuronTuneClassifier",
     "RandomMaskClassifier",
     "SFitScorer",

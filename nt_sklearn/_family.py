@@ -133,6 +133,17 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
     def _check_mask_parameters(self):
         """Validate parameters that depend on the data (called once ``classes_`` is set)."""
 
+    # ---- the selection hooks, overridden by the label-free configuration ----------
+
+    def _tuning_weights(self, data):
+        """The tuning data with the weights the head trains on (unchanged here)."""
+        return data
+
+    def _epoch_score(self, data, pred):
+        """The worst-case accuracy of an epoch's predictions ``pred`` on ``X`` that
+        ``selection="worst_class"`` maximises and the guard compares: worst-class here."""
+        return _class_accuracy(data.y, pred, len(self.classes_), _weighted(data)[0]).min()
+
     # ---- fit, step by step --------------------------------------------------------
 
     @Substitution(fallback=FALLBACK_DOCS["split"])
@@ -193,6 +204,7 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         data = self._resolve_tuning_data(X, y_enc, X_tune, y_tune, rng, sample_weight)
         times = dict.fromkeys(FIT_TIME_KEYS, 0.0)
         head, ref_pred = self._reference_step(data, times)
+        data = self._tuning_weights(data)
         epochs, scores, p_values = self._tune_rounds(data, head, ref_pred, rng, times)
         best = self._select_epoch(*_histories(epochs))
         kept = self._guard(epochs[best], data)
@@ -281,7 +293,6 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
             sample_weight=_weighted(data)[1],
             first_epoch=len(done) + 1,
         )
-        w_id = _weighted(data)[0]
         epochs, last_pred, value = [], None, None
         while True:
             with _timed(times, "tune"):
@@ -294,7 +305,7 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
                 if last_pred is None or not np.array_equal(pred, last_pred):
                     value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
                 last_pred = pred
-                worst = _class_accuracy(data.y, pred, len(self.classes_), w_id).min()
+                worst = self._epoch_score(data, pred)
             epochs.append(_Epoch(W, b, scale, mask, path_coef, path_intercept, value, worst))
             logger.debug("epoch %d: SFit %.6g", len(done) + len(epochs), value)
             if not self.store_path:

@@ -157,3 +157,25 @@ def test_missing_sources_name_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(offline_suite, "WORDNET_NOUNS", tmp_path / "nope")
     with pytest.raises(offline_suite.MissingSource, match="wordnet-base"):
         offline_suite.wordnet_pools()
+
+
+def test_methods_selects_rows_and_the_variants_table_reports_kept_reference(small_store,
+                                                                             tmp_path, capsys):
+    out = tmp_path / "report"
+    assert run_main(["--store", str(small_store), "--out", str(out), "--seeds", "1",
+                     "--epochs", "2", "--no-ablations", "--jobs", "1",
+                     "--methods", "ERM", "NeuronTuneAuto (half val)"]) in (0, None)
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert sorted(r["method"] for r in records) == ["ERM", "NeuronTuneAuto (half val)"]
+    auto = next(r for r in records if r["method"] != "ERM")
+    assert isinstance(auto["kept_reference"], bool)
+    report = (out / "report.md").read_text()
+    assert "kept reference (balanced)" in report and "balanced - ERM's" in report
+    assert not (out / "toy_store_dimensions.png").exists()  # a study of methods: no figure
+    # variants alone (no main method, no ERM): the report is still written
+    assert run_main(["--store", str(small_store), "--out", str(out), "--seeds", "1",
+                     "--epochs", "1", "--jobs", "1", "--methods",
+                     "NeuronTuneAuto (half val) without guard"]) in (0, None)
+    assert "NeuronTuneAuto (half val) without guard" in (out / "report.md").read_text()
+    assert run_main(["--store", str(small_store), "--out", str(out), "--methods", "nope"]) == 2
+    assert "unknown method(s) ['nope']" in capsys.readouterr().err

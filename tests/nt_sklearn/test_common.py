@@ -76,6 +76,7 @@ EXPECTED_FAILED_CHECKS = {
     "ERMHead": {},
     "FixedMaskClassifier": {"check_sample_weight_equivalence_on_dense_data": _FAMILY_WEIGHTS},
     "JTTLastLayer": {},
+    "NeuronTuneAutoClassifier": {"check_sample_weight_equivalence_on_dense_data": _FAMILY_WEIGHTS},
     "NeuronTuneClassifier": {"check_sample_weight_equivalence_on_dense_data": _FAMILY_WEIGHTS},
     "RandomMaskClassifier": {"check_sample_weight_equivalence_on_dense_data": _FAMILY_WEIGHTS},
 }
