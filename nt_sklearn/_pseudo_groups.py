@@ -51,9 +51,10 @@ def pseudo_group_weights(y_encoded, wrong, n_classes, sample_weight=None):
     Examples
     --------
     >>> import numpy as np
-    >>> pseudo_group_weights(np.array([0, 0, 0, 0, 1, 1]),
-    ...                      np.array([0, 0, 0, 1, 0, 1], bool), 2)
-    array([0.66666667, 0.66666667, 0.66666667, 2.        , 1.        , 1.        ])
+    >>> w = pseudo_group_weights(np.array([0, 0, 0, 0, 1, 1]),
+    ...                          np.array([0, 0, 0, 1, 0, 1], bool), 2)
+    >>> w.round(4).tolist()
+    [0.6667, 0.6667, 0.6667, 2.0, 1.0, 1.0]
     """
     w = np.ones(len(y_encoded)) if sample_weight is None else np.asarray(sample_weight, float)
     g = pseudo_groups(y_encoded, np.where(wrong, -1, y_encoded))

@@ -60,13 +60,23 @@ def main(argv=None):
 
 
 def _run(args):
+    if not getattr(args, "threads", None):
+        return _steps(args)
+    import torch
+
+    # restored afterwards: main() may run inside another program (the tests do)
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _steps(args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _steps(args):
     from . import pipeline, report
 
     t0 = time.perf_counter()
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
     try:
         if args.command == "build":
             run = pipeline.Run(cache=Path(args.cache_dir))
