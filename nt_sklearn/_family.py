@@ -12,10 +12,8 @@ mask is decided (``_biased`` and the few hooks next to it).
 """
 
 import logging
-import time
 import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,9 +22,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 
 from ._base import _decision_weights, _initial_head, _LinearPredictMixin, _ReferenceMixin
-from ._data import TuningData, _logits, _nonuniform
+from ._data import TuningData, _logits
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._docstring import FALLBACK_DOCS, Substitution
+from ._epochs import _class_accuracy, _Epoch, _histories, _timed, _weighted
 from ._head import _Identity, _Standardizer, train_linear_head
 from ._medians import ACTIVATIONS, _ClassMedianScorer
 from ._scores import _encode, _warn_degenerate, sfit
@@ -54,51 +53,6 @@ TRAINER_CONSTRAINTS = {
     "random_state": ["random_state"],
 }
 MASK_VALUE_CONSTRAINT = {"mask_value": [Interval(Real, None, None, closed="neither")]}
-
-
-@dataclass(frozen=True)
-class _Epoch:
-    """The record of one tuned epoch."""
-
-    coef: np.ndarray  # the head in the training space (standardised or raw), mask not applied
-    intercept: np.ndarray
-    scale: np.ndarray  # the feature scale it was trained with
-    mask: np.ndarray  # the features masked so far (cumulative over rounds)
-    path_coef: np.ndarray  # the head on raw embeddings, mask folded in: a row of coef_path_
-    path_intercept: np.ndarray
-    sfit: float
-    worst_class: float
-
-
-@contextmanager
-def _timed(times, key):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        times[key] += time.perf_counter() - start
-
-
-def _histories(epochs):
-    """``(sfit, worst_class)`` of every epoch, as arrays."""
-    return np.array([e.sfit for e in epochs]), np.array([e.worst_class for e in epochs])
-
-
-def _class_accuracy(y_encoded, pred, n_classes, weights=None):
-    """Accuracy within each class (recall), 0 for a class without samples; weighted by
-    ``weights`` when given."""
-    if weights is None:
-        hits = np.bincount(y_encoded, weights=pred == y_encoded, minlength=n_classes)
-        counts = np.bincount(y_encoded, minlength=n_classes)
-        return hits / np.maximum(counts, 1)
-    hits = np.bincount(y_encoded, weights=weights * (pred == y_encoded), minlength=n_classes)
-    counts = np.bincount(y_encoded, weights=weights, minlength=n_classes)
-    return hits / np.where(counts > 0, counts, 1.0)
-
-
-def _weighted(data):
-    """``(weights of X, weights of the tuning data)`` as nt_sklearn computes with them."""
-    return _nonuniform(data.w), _nonuniform(data.w_tune)
 
 
 class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, BaseEstimator):

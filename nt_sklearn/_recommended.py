@@ -8,7 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from ._compat import Interval, StrOptions
 from ._data import _logits
 from ._docstring import FAMILY_DOCS, Substitution, family_attributes
-from ._family import TRAINER_CONSTRAINTS, _weighted
+from ._epochs import _weighted
+from ._family import TRAINER_CONSTRAINTS
 from ._identification import IDENTIFICATION_CONSTRAINTS
 from ._neurontune import NeuronTuneClassifier
 from ._pseudo_groups import (paired_improvement, pseudo_group_weights, pseudo_groups,
