@@ -14,6 +14,7 @@ mask is decided (``_biased`` and the few hooks next to it).
 import logging
 import warnings
 from dataclasses import replace
+from itertools import islice
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 FIT_TIME_KEYS = ("reference", "sfit_setup", "identify", "tune", "sfit")
 _COLLAPSE_MARGIN = 0.10  # worst-class accuracy lost against the reference that we warn about
+_LOGIT_COLUMNS = 64  # logits of the identification rows computed per pass over them
 
 TRAINER_CONSTRAINTS = {
     "estimator": [HasMethods(["predict"]), None],
@@ -248,22 +250,23 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
             first_epoch=len(done) + 1,
         )
         epochs, last_pred, value = [], None, None
+        per_pass = _heads_per_pass(len(self.classes_))
         while True:
             with _timed(times, "tune"):
-                W, b = next(trained, (None, None))
-            if W is None:
+                heads = list(islice(trained, per_pass))
+            if not heads:
                 return epochs
             with _timed(times, "sfit"):
-                path_coef, path_intercept = space.to_outer(W * scale, b)
-                pred = np.argmax(_logits(data.X, path_coef, path_intercept), axis=1)
-                if last_pred is None or not np.array_equal(pred, last_pred):
-                    value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
-                last_pred = pred
-                worst = self._epoch_score(data, pred)
-            epochs.append(_Epoch(W, b, scale, mask, path_coef, path_intercept, value, worst))
-            logger.debug("epoch %d: SFit %.6g", len(done) + len(epochs), value)
-            if not self.store_path:
-                self._forget_heads(done, epochs)
+                paths = [space.to_outer(W * scale, b) for W, b in heads]
+                for (W, b), path, pred in zip(heads, paths, _predictions(data.X, paths)):
+                    if last_pred is None or not np.array_equal(pred, last_pred):
+                        value = sfit(score_fn(pred)[0])  # unchanged predictions, unchanged SFit
+                    last_pred = pred
+                    worst = self._epoch_score(data, pred)
+                    epochs.append(_Epoch(W, b, scale, mask, *path, value, worst))
+                    logger.debug("epoch %d: SFit %.6g", len(done) + len(epochs), value)
+                    if not self.store_path:
+                        self._forget_heads(done, epochs)
 
     def _select_epoch(self, sfit_values, worst):
         """Index of the epoch kept by ``selection``."""
@@ -357,3 +360,18 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+def _heads_per_pass(n_classes):
+    """Epochs whose predictions one pass over the identification rows computes: reading
+    them once for many heads, not once an epoch, is what bounds the per-epoch cost."""
+    return max(1, _LOGIT_COLUMNS // n_classes)
+
+
+def _predictions(X, heads):
+    """Predictions of every head ``(coef, intercept)`` on ``X``, one head at a time, from
+    the logits of all of them computed in one product (one read of ``X``)."""
+    n_classes = len(heads[0][1])
+    logits = _logits(X, np.concatenate([coef for coef, _ in heads]), 0.0)
+    for i, (_, intercept) in enumerate(heads):
+        yield np.argmax(logits[:, i * n_classes : (i + 1) * n_classes] + intercept, axis=1)

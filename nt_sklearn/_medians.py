@@ -7,9 +7,12 @@ changed moved from one part to the other; weighted medians for frequency
 weights.
 """
 
-import sys
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ._threads import blas_threads
 
 __all__ = ["ACTIVATIONS", "activations"]
 
@@ -72,6 +75,7 @@ class _ClassMedianScorer:
             presort = True
             self._weights = [sample_weight[order[bounds[c] : bounds[c + 1]]]
                              for c in range(n_classes)]
+        self._presorted = presort
         for c in range(n_classes):
             rows = order[bounds[c] : bounds[c + 1]]
             if presort:
@@ -82,32 +86,36 @@ class _ClassMedianScorer:
     def __call__(self, y_pred_encoded):
         """Return ``(scores, degenerate_classes)`` for these predictions."""
         wrong = y_pred_encoded[self._order] != self._y
+        # (a thread a class was slower: the per-feature steps are many short numpy calls)
+        columns = [self._class_scores(c, wrong[self._bounds[c] : self._bounds[c + 1]])
+                   for c in range(self.n_classes)]
         scores = np.zeros((self.n_features, self.n_classes), dtype=np.float64)
-        degenerate = []
-        for c, columns in enumerate(self._columns):
-            wrong_c = wrong[self._bounds[c] : self._bounds[c + 1]]
-            if self._weights is not None:
-                w_c = self._weights[c]
-                if not (w_c[wrong_c].sum() > 0 and w_c[~wrong_c].sum() > 0):
-                    degenerate.append(c)
-                    continue
-                med_wrong, med_right = columns.weighted_split_medians(wrong_c, w_c)
-                scores[:, c] = med_wrong - med_right
-                continue
-            presorted = isinstance(columns, _RankedColumns)
-            if presorted:
-                columns.move_to(wrong_c)  # kept up to date even for a degenerate class
-            n_wrong = int(wrong_c.sum())
-            if n_wrong == 0 or n_wrong == len(wrong_c):
-                degenerate.append(c)
-                continue
-            if presorted:
-                med_wrong, med_right = columns.split_medians()
-            else:
-                med_wrong = np.median(np.compress(wrong_c, columns, axis=1), axis=1)
-                med_right = np.median(np.compress(~wrong_c, columns, axis=1), axis=1)
-            scores[:, c] = med_wrong.astype(np.float64) - med_right
-        return scores, degenerate
+        for c, column in enumerate(columns):
+            if column is not None:
+                scores[:, c] = column
+        return scores, [c for c, column in enumerate(columns) if column is None]
+
+    def _class_scores(self, c, wrong_c):
+        """The scores of class ``c`` whose misclassified rows are ``wrong_c``; None for a
+        degenerate class (no misclassified or no correct row)."""
+        columns = self._columns[c]
+        if self._weights is not None:
+            w_c = self._weights[c]
+            if not (w_c[wrong_c].sum() > 0 and w_c[~wrong_c].sum() > 0):
+                return None
+            med_wrong, med_right = columns.weighted_split_medians(wrong_c, w_c)
+            return med_wrong - med_right
+        if self._presorted:
+            columns.move_to(wrong_c)  # kept up to date even for a degenerate class
+        n_wrong = int(wrong_c.sum())
+        if n_wrong == 0 or n_wrong == len(wrong_c):
+            return None
+        if self._presorted:
+            med_wrong, med_right = columns.split_medians()
+        else:
+            med_wrong = np.median(np.compress(wrong_c, columns, axis=1), axis=1)
+            med_right = np.median(np.compress(~wrong_c, columns, axis=1), axis=1)
+        return med_wrong.astype(np.float64) - med_right
 
 
 class _RankedColumns:
@@ -128,7 +136,7 @@ class _RankedColumns:
     kept (not copied).
     """
 
-    def __init__(self, X, rows, activation, chunk=64, shift=6):
+    def __init__(self, X, rows, activation, chunk=64, shift=6, n_threads=None):
         n, d = len(rows), X.shape[1]
         self.X, self.rows, self.activation = X, rows, activation
         self.n, self.shift = n, shift
@@ -137,26 +145,41 @@ class _RankedColumns:
         index = np.uint16 if n <= 1 << 16 else np.int32
         self.order = np.empty((d, n), dtype=index)
         self.ranks = np.empty((n, d), dtype=index)
-        positions = np.arange(n, dtype=index)
-        dtype = np.result_type(X.dtype, np.float32)
-        # work buffers reused by every chunk: fresh memory for each would cost a page fault
-        # per 4 KB, as much as the sort itself
-        A, inverse, keys = np.empty((n, chunk), dtype), np.empty((chunk, n), index), None
-        for lo in range(0, d, chunk):  # feature chunks keep the work buffers in cache
-            width = min(chunk, d - lo)
-            if width < chunk:
-                A, inverse, keys = A[:, :width].copy(), inverse[:width], None
-            # (np.take with out= would first copy the whole column slice: 3x slower)
-            A[...] = X[rows, lo : lo + width]  # float16 embeddings: their exact float32 values
-            _activate(A, activation)
-            order = self.order[lo : lo + width]
-            keys = _sort_columns(A, order, keys, nonnegative=activation == "abs")
-            for inverse_k, order_k in zip(inverse, order):  # the inverse permutations
-                inverse_k[order_k] = positions
-            _transposed(inverse, out=self.ranks[:, lo : lo + width])
+        # feature chunks keep the work buffers in cache; each thread sorts a contiguous run
+        # of them (numpy's sorts and copies release the GIL)
+        starts = np.arange(0, d, chunk)
+        n_threads = max(1, min(len(starts), n_threads or blas_threads()))
+        runs = [run for run in np.array_split(starts, n_threads) if len(run)]
+        sort_run = functools.partial(self._sort_chunks, X, chunk=chunk)
+        if len(runs) == 1:
+            sort_run(runs[0])
+        else:
+            with ThreadPoolExecutor(len(runs)) as pool:
+                list(pool.map(sort_run, runs))  # list(): a thread's error is raised here
         self.member = np.zeros((d, self.n_blocks, 1 << shift), dtype=bool)  # padded: False
         self.wrong = np.zeros(n, dtype=bool)
         self.pointers = None  # {in_subset: (block, members before it)}, each of shape (d, 2)
+
+    def _sort_chunks(self, X, starts, chunk):
+        """Fill ``order`` and ``ranks`` for the feature chunks beginning at ``starts``."""
+        n, d, index = self.n, X.shape[1], self.order.dtype
+        positions = np.arange(n, dtype=index)
+        # work buffers reused by every chunk: fresh memory for each would cost a page fault
+        # per 4 KB, as much as the sort itself
+        A = np.empty((n, chunk), np.result_type(X.dtype, np.float32))
+        inverse = np.empty((chunk, n), index)
+        for lo in starts:
+            width = min(chunk, d - lo)
+            if width < chunk:
+                A, inverse = A[:, :width].copy(), inverse[:width]
+            # (np.take with out= would first copy the whole column slice: 3x slower)
+            A[...] = X[self.rows, lo : lo + width]  # float16: their exact float32 values
+            _activate(A, self.activation)
+            order = self.order[lo : lo + width]
+            _sort_columns(A, order, nonnegative=self.activation == "abs")
+            for inverse_k, order_k in zip(inverse, order):  # the inverse permutations
+                inverse_k[order_k] = positions
+            _transposed(inverse, out=self.ranks[:, lo : lo + width])
 
     def move_to(self, wrong, chunk=1024):
         """Make the rows flagged in ``wrong`` the subset."""
@@ -303,30 +326,28 @@ def _activate(A, kind):
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {kind!r}")
 
 
-def _sort_columns(A, order, keys=None, nonnegative=False):
+def _sort_columns(A, order, nonnegative=False):
     """Write into ``order`` the permutation that sorts each column of ``A``.
 
-    For float32, one sort of 64-bit keys (the value's bits, made to sort as
-    the floats do, above the row index) is about 4x faster than ``argsort``,
-    which numpy does not vectorise for float32. ``keys`` is that buffer,
-    reused when given, and returned; ``nonnegative`` says that no value has
-    its sign bit set (``|x|``, which also maps -0.0 to 0.0).
+    For float32, a stable radix sort of the values' bits, made to sort as the
+    floats do, in two passes of 16 bits (numpy's stable argsort of 16-bit
+    integers is a radix sort): equal values stay in row order, and it is
+    about 1.5x faster than one sort of 64-bit (value, row) keys and 5x
+    faster than ``argsort``, which numpy does not vectorise for float32.
+    ``nonnegative`` says that no value has its sign bit set (``|x|``, which
+    also maps -0.0 to 0.0).
     """
-    if A.dtype != np.float32 or sys.byteorder != "little":
+    if A.dtype != np.float32:
         order[...] = np.argsort(_transposed(A), axis=1)
-        return None
-    if keys is None:
-        keys = np.empty(A.shape[::-1], dtype=np.uint64)
-    halves = keys.view(np.uint32).reshape(*keys.shape, 2)  # (low, high) 32-bit words
-    halves[..., 0] = np.arange(A.shape[0], dtype=np.uint32)
-    high = _transposed(A.view(np.uint32), out=halves[..., 1])
+        return
+    bits = _transposed(A.view(np.uint32))
     if not nonnegative and np.signbit(A).any():
         # the bits of non-negative floats sort as the floats; with a sign, set the sign bit
         # of the positive values and flip every bit of the negative ones
-        high ^= np.where(high >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    keys.sort(axis=1)
-    order[...] = halves[..., 0]
-    return keys
+        bits ^= np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+    low = np.argsort((bits & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
+    high = np.take_along_axis((bits >> 16).astype(np.uint16), low, axis=1)
+    order[...] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"), axis=1)
 
 
 def _transposed(A, block=64, out=None):
