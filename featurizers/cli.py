@@ -81,7 +81,7 @@ def build_parser():
                      "224, ImageNet mean/std; square: resize to SxS")
     img.add_argument("--image-size", type=positive_int, help="input size for model/square")
     img.add_argument("--workers", type=non_negative_int, help="DataLoader workers (default: "
-                     "up to 8 on GPU, half the cores up to 4 on CPU)")
+                     "up to 8 on GPU; on CPU one per 6 cores, none below 6)")
     img.add_argument("--skip-bad-images", action="store_true",
                      help="decode every image first; leave out unreadable ones, listed in the "
                      "manifest")

@@ -8,6 +8,7 @@ the model's logits. torch and timm are imported when an encoder is built.
 """
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 
@@ -108,6 +109,27 @@ def build_transform(model, preprocess="model", image_size=None):
     return transform, record
 
 
+# On CPU, decoding a 224 px JPEG costs about a sixth of a CNN backbone's forward on one core:
+# one decoding worker per 6 cores keeps both busy.
+CPU_CORES_PER_WORKER = 6
+
+
+@contextlib.contextmanager
+def _cores_shared_with_workers(workers):
+    """Torch's intra-op threads reduced by ``workers`` (at least 1 left), restored after:
+    decoding processes and the model's OpenMP threads on the same cores would otherwise
+    oversubscribe them, and OpenMP threads waiting on a descheduled one stall every op."""
+    torch = require("torch")
+    threads = torch.get_num_threads()
+    if workers:
+        torch.set_num_threads(max(1, threads - workers))
+    try:
+        yield
+    finally:
+        if workers:
+            torch.set_num_threads(threads)
+
+
 class ImageEncoder:
     """A timm backbone with local weights, ready to embed image files.
 
@@ -130,8 +152,12 @@ class ImageEncoder:
     device : str, default="auto"
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
     workers : int, optional
-        DataLoader worker processes (default: up to 8 on a GPU; on CPU half the cores,
-        at most 4, so that decoding overlaps the model).
+        DataLoader worker processes that decode the images. Default: up to 8 on a
+        GPU; on CPU one per 6 cores (none below 6 cores: the images are decoded
+        between the model's batches, which on 2 cores is faster than a worker
+        competing with torch's threads). On CPU, while :meth:`embed` runs with
+        workers, torch's intra-op threads are reduced by as many (and restored
+        after), so that decoding and the model share the cores.
     trust_checkpoint : bool, default=False
         Allow checkpoints that hold pickled objects (run arbitrary code when read).
     local_rank : int, default=0
@@ -161,7 +187,7 @@ class ImageEncoder:
         cuda = self.device.type == "cuda"
         if workers is None:
             cpus = os.cpu_count() or 1
-            workers = min(8, cpus) if cuda else min(4, cpus // 2)
+            workers = min(8, cpus) if cuda else cpus // CPU_CORES_PER_WORKER
         self.workers = workers
         ckpt = resolve_checkpoint(model_name, weights, trust_pickle=trust_checkpoint)
         model = ckpt.model
@@ -223,13 +249,15 @@ class ImageEncoder:
         loader = torch.utils.data.DataLoader(
             data, batch_size=batch_size, shuffle=False, num_workers=self.workers,
             pin_memory=cuda, persistent_workers=False)
-        for xb in loader:
-            xb = xb.to(self.device, non_blocking=True)
-            if cuda:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast(self.device, self.precision):
-                f = self.model.forward_head(self.model.forward_features(xb), pre_logits=True)
-            yield f.float().cpu().numpy()
+        with _cores_shared_with_workers(0 if cuda else self.workers):
+            for xb in loader:
+                xb = xb.to(self.device, non_blocking=True)
+                if cuda:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast(self.device, self.precision):
+                    f = self.model.forward_head(self.model.forward_features(xb),
+                                                pre_logits=True)
+                yield f.float().cpu().numpy()
 
     def encode(self, inputs, *, batch_size=64, progress=False):
         """Embed images, as ``SentenceTransformer.encode`` embeds texts.

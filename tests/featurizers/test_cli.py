@@ -93,7 +93,19 @@ def test_text_command(tmp_path, capsys):
     assert X.shape == (5, 32) and groups is None and ids.tolist() == [10, 11, 12, 13, 14]
 
 
-def test_killed_run_resumes_byte_identical(images, tmp_path, capsys):
+@pytest.fixture
+def one_torch_thread():
+    """torch at one intra-op thread, as the killed subprocess runs (OMP_NUM_THREADS=1): on
+    some CPUs the convolutions' results depend on the thread count in the last bits."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_killed_run_resumes_byte_identical(images, tmp_path, capsys, one_torch_thread):
     ref, out = tmp_path / "ref", tmp_path / "resumed"
     assert main(_image_args(images, ref, "-q")) == 0
     env = dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE="1", NT_FEATURIZE_COMMIT_EVERY="0",
