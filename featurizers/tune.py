@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 #: ``--method`` -> (estimator class name in nt_sklearn, uses group labels)
 METHODS = {
     "neurontune": ("NeuronTuneClassifier", False),
+    "neurontune-auto": ("NeuronTuneAutoClassifier", False),
     "class-balanced": ("ClassBalancedRetraining", False),
     "random-mask": ("RandomMaskClassifier", False),
     "erm": ("ERMHead", False),
@@ -52,6 +53,8 @@ METHODS = {
     "afr": ("AFRClassifier", False),
     "dfr": ("DFRClassifier", True),
 }
+#: methods fitted on the identification split alone by default (``--tune-split none``)
+TUNED_ON_VALIDATION = {"neurontune-auto"}
 HEADS_DIR = "heads"
 
 
@@ -76,9 +79,10 @@ def build_parser():
                    "needs a store that has them")
     p.add_argument("--id-split", metavar="SPLIT", help="the held-out split the method "
                    "identifies on (its X; default: val, as the paper)")
-    p.add_argument("--tune-split", metavar="SPLIT", default="train", help="the split the head "
-                   "is tuned on (X_tune; default: train, as the paper); 'none': the method's own "
-                   "fallback, for NeuronTune halves of --id-split (NeuronTune-dagger)")
+    p.add_argument("--tune-split", metavar="SPLIT", help="the split the head is tuned on "
+                   "(X_tune; default: train, as the paper, and none for neurontune-auto, the "
+                   "recommended label-free configuration); 'none': the method's own fallback, "
+                   "for NeuronTune halves of --id-split (NeuronTune-dagger)")
     p.add_argument("--eval-splits", metavar="SPLIT", nargs="+",
                    help="splits to report (default: all others)")
     p.add_argument("--reference", choices=("auto", "head", "logistic"), default="auto",
@@ -131,7 +135,8 @@ def _resolve_splits(store, args):
     if id_split is None:
         raise ValueError(f"{store.path}: no validation split to identify on (complete splits: "
                          f"{have}); pass --id-split")
-    tune = None if args.tune_split.lower() == "none" else args.tune_split
+    tune_split = args.tune_split or ("none" if args.method in TUNED_ON_VALIDATION else "train")
+    tune = None if tune_split.lower() == "none" else tune_split
     if tune == id_split:
         raise ValueError(f"--tune-split {tune!r} is the identification split; pass "
                          "--tune-split none to tune on half of it (NeuronTune-dagger)")

@@ -114,6 +114,22 @@ def test_store_without_groups_reports_per_class_metrics_and_refuses_dfr(tmp_path
     assert "needs group labels" in err and "neurontune" in err and "erm" in err
 
 
+def test_neurontune_auto_tunes_on_the_validation_split_alone_by_default(tmp_path, capsys):
+    store = write_store(tmp_path / "s")
+    assert main([str(store), "--method", "neurontune-auto", "--param", "n_epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "NeuronTuneAutoClassifier" in out and "X_tune = none" in out
+    report = json.loads((store / "heads" / "neurontune-auto.json").read_text())
+    assert report["splits"]["tune"] is None and report["estimator"] == "NeuronTuneAutoClassifier"
+    # the paper's method keeps the paper's default, the training split
+    assert main([str(store), "--param", "n_epochs=2"]) == 0
+    assert "X_tune = 'train'" in capsys.readouterr().out
+    # and the auto method can still be tuned on a split when asked
+    assert main([str(store), "--method", "neurontune-auto", "--param", "n_epochs=2",
+                 "--tune-split", "train", "--name", "auto-train"]) == 0
+    assert "X_tune = 'train'" in capsys.readouterr().out
+
+
 def test_dfr_says_it_uses_the_group_labels(tmp_path, capsys):
     store = write_store(tmp_path / "s")
     assert main([str(store), "--method", "dfr", "--param", "Cs=[1.0, 0.1]",
