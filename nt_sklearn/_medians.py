@@ -331,9 +331,10 @@ def _sort_columns(A, order, nonnegative=False):
 
     For float32, a stable radix sort of the values' bits, made to sort as the
     floats do, in two passes of 16 bits (numpy's stable argsort of 16-bit
-    integers is a radix sort): equal values stay in row order, and it is
-    about 1.5x faster than one sort of 64-bit (value, row) keys and 5x
-    faster than ``argsort``, which numpy does not vectorise for float32.
+    integers is a radix sort), 4 features at a time: equal values stay in
+    row order, and it is about 2x faster than one sort of 64-bit (value,
+    row) keys and 7x faster than ``argsort``, which numpy does not vectorise
+    for float32.
     ``nonnegative`` says that no value has its sign bit set (``|x|``, which
     also maps -0.0 to 0.0).
     """
@@ -345,9 +346,13 @@ def _sort_columns(A, order, nonnegative=False):
         # the bits of non-negative floats sort as the floats; with a sign, set the sign bit
         # of the positive values and flip every bit of the negative ones
         bits ^= np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    low = np.argsort((bits & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
-    high = np.take_along_axis((bits >> 16).astype(np.uint16), low, axis=1)
-    order[...] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"), axis=1)
+    for lo in range(0, len(bits), 4):  # 4 features at a time: the passes stay in cache
+        part = bits[lo : lo + 4]
+        low = np.argsort((part & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
+        low = low.astype(order.dtype)  # (half the traffic of numpy's int64 indices)
+        high = np.take_along_axis((part >> 16).astype(np.uint16), low, axis=1)
+        order[lo : lo + 4] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"),
+                                                axis=1)
 
 
 def _transposed(A, block=64, out=None):
