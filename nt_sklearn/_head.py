@@ -117,6 +117,10 @@ def train_linear_head(
     per_class = max(1, batch_size // n_classes)
     state = _OptimizerState(params, optimizer, learning_rate, momentum, weight_decay)
     grad = np.empty_like(params)
+    # an array's batches are read into one reused buffer (the indices are valid by
+    # construction; mode="clip" lets take write into it directly, "raise" would buffer)
+    rows_buffer = (np.empty((per_class * n_classes, X.shape[1]), X.dtype)
+                   if isinstance(X, np.ndarray) else None)
     for epoch in range(first_epoch, first_epoch + n_epochs):
         rows, labels = class_balanced_batches(
             y_encoded, n_classes, per_class, batches_per_epoch, rng, sample_weight
@@ -130,7 +134,8 @@ def train_linear_head(
                 # float32, as in PyTorch; float16 batches are computed in float32); the weights
                 # and their updates stay float64. Casting every batch to float64 cost as much
                 # as the products themselves.
-                Xb = X[batch_rows]
+                Xb = (X[batch_rows] if rows_buffer is None else
+                      np.take(X, batch_rows, axis=0, out=rows_buffer, mode="clip"))
                 if Xb.dtype == np.float16:
                     Xb = Xb.astype(np.float32)
                 P = Xb @ (W * scale if scaled else W).T.astype(Xb.dtype) + b
