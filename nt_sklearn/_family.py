@@ -220,7 +220,8 @@ class _NeuronTuneBase(_LinearPredictMixin, _ReferenceMixin, ClassifierMixin, Bas
         """With ``store_path=False``: drop the heads of the epochs (of earlier rounds,
         ``done``, and of this one) that can no longer be selected. The epoch finally
         selected is the best of the epochs up to itself, so keeping the best so far loses
-        nothing, and the fit holds two heads instead of ``n_iter_``."""
+        nothing, and the fit holds the best head and those of the epochs being scored
+        (``_heads_per_pass``) instead of ``n_iter_``."""
         best = self._select_epoch(*_histories(done + epochs))
         for records, offset in ((done, 0), (epochs, len(done))):
             for i, e in enumerate(records):

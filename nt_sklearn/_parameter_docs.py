@@ -159,7 +159,8 @@ reference (``head_init_ == "reference"``). None (the paper): no guard.""",
 Keep every epoch's head as ``coef_path_`` and ``intercept_path_`` (for studies
 of model selection). They take ``n_iter_ * n_classes * (n_features + 1)``
 floats: 655 MB for 1000 classes x 2048 features x 40 epochs. False leaves them
-out, and the fit then holds two heads instead of all of them;
+out, and the fit then holds the best head so far and the heads of the epochs
+being scored (``max(1, 64 // n_classes)`` at a time; one with many classes);
 :func:`~nt_sklearn.save_model` leaves them out unless asked.""",
     ),
     "random_state": _entry(
