@@ -186,6 +186,11 @@ SECOND_PASS = {
         cross_fit=True, reweighting="disagreement", guard_margin=None),
     "NeuronTuneAuto, cross-fitted, paired guard (half val)": dict(cross_fit=True,
                                                                  guard_margin="paired"),
+    # the guard at its weakest: any gain of the pooled worst-class accuracy passes
+    "NeuronTuneAuto, cross-fitted, zero-margin guard (half val)": dict(cross_fit=True,
+                                                                      guard_margin=0.0),
+    "NeuronTuneAuto, cross-fitted + disagreement, zero-margin guard (half val)": dict(
+        cross_fit=True, reweighting="disagreement", guard_margin=0.0),
 }
 # the pseudo-group design below, cross-fitted: its paired guard pools both halves
 SECOND_PASS["NeuronTuneAuto, cross-fitted, pseudo-groups (half val)"] = dict(

@@ -47,9 +47,12 @@ class NeuronTuneAutoClassifier(NeuronTuneClassifier):
     selection="worst_class", guard_margin="auto")``, bit for bit; the
     paper's configuration is :class:`NeuronTuneClassifier` at its defaults.
 
-    Three options use what the reference model gets wrong on held-out rows,
-    the only trace of the minority groups when no group labels exist (off by
-    default: on the offline suite they did not earn a gain, see README):
+    Five options use held-out rows more (what the reference model gets wrong
+    there is the only trace of the minority groups when no group labels
+    exist). All are off by default: on the offline suite none gains over ERM
+    with validation skewed like training; ``cross_fit=True`` gains with
+    validation balanced within class (the benchmark rows ``SECOND_PASS`` in
+    ``benchmarks/methods.py``):
 
     - ``reweighting="pseudo_groups"``: within each class, the tuning rows the
       reference misclassifies get the same total weight as those it gets
@@ -166,6 +169,8 @@ default="worst_class"
     ----------
     G. Zheng, W. Ye, A. Zhang. "NeuronTune: Towards Self-Guided Spurious Bias
     Mitigation". ICML 2025. E. Z. Liu et al. "Just Train Twice". ICML 2021.
+    T. LaBonte, V. Muthukumar, A. Kumar. "Towards Last-layer Retraining for
+    Group Robustness with Fewer Annotations". NeurIPS 2023.
 
     Examples
     --------

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nt_sklearn import LinearHead, NeuronTuneAutoClassifier, TuningData, load_model, save_model
 from nt_sklearn._base import _split_halves, _TuningData
@@ -113,3 +114,17 @@ def test_invalid_second_pass_options_are_refused(skewed, params):
     erm, (X, y, _) = skewed
     with pytest.raises(ValueError):
         NeuronTuneAutoClassifier(erm, **params).fit(X, y)
+
+
+@parametrize_with_checks(
+    [NeuronTuneAutoClassifier(n_epochs=2, cross_fit=True),
+     NeuronTuneAutoClassifier(n_epochs=2, reweighting="disagreement")],
+    expected_failed_checks=lambda est: {
+        "check_sample_weight_equivalence_on_dense_data":
+            "as NeuronTuneAutoClassifier() in test_common.py: random class-balanced draws, "
+            "and the halves of X are a split of rows, not of copies"},
+)
+def test_second_pass_options_pass_scikit_learn_common_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
