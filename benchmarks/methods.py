@@ -167,6 +167,39 @@ PSEUDO_ABLATIONS = {
     " without guard": dict(guard_margin=None),
     " with the two-SE guard": dict(guard_margin="auto"),
 }
+# Issue "beyond the paper, second pass", the two candidates not tried before: cross-fitting
+# (the halves swap roles, the heads are averaged, the guard scores each head on the half it
+# did not tune on, pooled) and early-stopped disagreement reweighting (LaBonte et al., 2023),
+# each alone, together, and without the guard to show what the guard leaves out.
+CROSS_NAME = "NeuronTuneAuto, cross-fitted (half val)"
+DISAGREEMENT_NAME = "NeuronTuneAuto, disagreement (half val)"
+SECOND_PASS = {
+    CROSS_NAME: dict(cross_fit=True),
+    "NeuronTuneAuto, cross-fitted without guard (half val)": dict(cross_fit=True,
+                                                                 guard_margin=None),
+    DISAGREEMENT_NAME: dict(reweighting="disagreement"),
+    "NeuronTuneAuto, disagreement without guard (half val)": dict(reweighting="disagreement",
+                                                                 guard_margin=None),
+    "NeuronTuneAuto, cross-fitted + disagreement (half val)": dict(
+        cross_fit=True, reweighting="disagreement"),
+    "NeuronTuneAuto, cross-fitted + disagreement without guard (half val)": dict(
+        cross_fit=True, reweighting="disagreement", guard_margin=None),
+    "NeuronTuneAuto, cross-fitted, paired guard (half val)": dict(cross_fit=True,
+                                                                 guard_margin="paired"),
+    # the guard at its weakest: any gain of the pooled worst-class accuracy passes
+    "NeuronTuneAuto, cross-fitted, zero-margin guard (half val)": dict(cross_fit=True,
+                                                                      guard_margin=0.0),
+    "NeuronTuneAuto, cross-fitted + disagreement, zero-margin guard (half val)": dict(
+        cross_fit=True, reweighting="disagreement", guard_margin=0.0),
+}
+# the pseudo-group design below, cross-fitted: its paired guard pools both halves
+SECOND_PASS["NeuronTuneAuto, cross-fitted, pseudo-groups (half val)"] = dict(
+    cross_fit=True, reweighting="pseudo_groups", selection="worst_pseudo_group",
+    guard_margin="paired")
+VARIANTS += [
+    Method(name, False, False, _nt(NeuronTuneAutoClassifier, identify="half_val", **params))
+    for name, params in SECOND_PASS.items()
+]
 VARIANTS += [
     Method(f"{AUTO_NAME} {what}", False, False,
            _nt(NeuronTuneAutoClassifier, identify="half_val", **params))

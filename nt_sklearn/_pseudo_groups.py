@@ -16,14 +16,29 @@ A *pseudo-group* is a class crossed with "the model is right / wrong" on a row:
 """
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-__all__ = ["paired_improvement", "pseudo_group_weights", "pseudo_groups",
+DISAGREEMENT_C = 0.01  # inverse regularisation of the disagreement model
+
+__all__ = ["disagreement_model", "paired_improvement", "pseudo_group_weights", "pseudo_groups",
            "worst_group_accuracy_of"]
 
 
 def pseudo_groups(y_encoded, pred_encoded):
     """``2 * y + (pred != y)``: class x wrong, as integer group ids."""
     return 2 * np.asarray(y_encoded) + (np.asarray(pred_encoded) != y_encoded)
+
+
+def disagreement_model():
+    """A strongly regularised logistic regression on standardised embeddings.
+
+    It stands in for LaBonte et al.'s (2023) early-stopped model: held-out
+    rows on which it and the reference disagree are enriched in the minority
+    groups. Fit it with ``logisticregression__sample_weight`` for weights.
+    """
+    return make_pipeline(StandardScaler(), LogisticRegression(C=DISAGREEMENT_C, max_iter=1000))
 
 
 def pseudo_group_weights(y_encoded, wrong, n_classes, sample_weight=None):
