@@ -76,10 +76,11 @@ class _ClassMedianScorer:
             self._weights = [sample_weight[order[bounds[c] : bounds[c + 1]]]
                              for c in range(n_classes)]
         self._presorted = presort
+        n_threads = blas_threads() if presort else 1  # (asked once: a few ms with torch loaded)
         for c in range(n_classes):
             rows = order[bounds[c] : bounds[c + 1]]
             if presort:
-                self._columns.append(_RankedColumns(X, rows, activation))
+                self._columns.append(_RankedColumns(X, rows, activation, n_threads=n_threads))
             else:  # one row per feature: the medians run along contiguous memory
                 self._columns.append(_transposed(activations(np.asarray(X[rows]), activation)))
 

@@ -47,7 +47,7 @@ def test_cross_fit_averages_the_heads_of_the_two_swapped_fits(skewed):
     np.testing.assert_allclose(crossed.coef_, (heads[0].coef_ + heads[1].coef_) / 2)
     np.testing.assert_allclose(crossed.intercept_, (heads[0].intercept_ + heads[1].intercept_) / 2)
     # the first of the two fits is the one-fit default's, bit for bit
-    single = _fit(erm, X, y, guard_margin=None)
+    single = _fit(erm, X, y, cross_fit=False, guard_margin=None)
     np.testing.assert_array_equal(heads[0].coef_, single.coef_)
     assert not crossed.kept_reference_ and crossed.n_tune_samples_ == len(y)
 
@@ -60,7 +60,7 @@ def test_cross_fit_guard_pools_held_out_predictions_over_all_of_x(skewed):
     assert crossed.reference_score_ == pytest.approx(
         min(np.mean(ref_pred[y == c] == c) for c in (0, 1)))
     assert 0 < crossed.cross_fit_score_ <= 1
-    assert _fit(erm, X, y).cross_fit_score_ is None
+    assert _fit(erm, X, y, cross_fit=False).cross_fit_score_ is None
 
 
 def test_cross_fit_guard_keeps_the_reference_when_the_heads_cannot_beat_it(skewed):
@@ -72,11 +72,16 @@ def test_cross_fit_guard_keeps_the_reference_when_the_heads_cannot_beat_it(skewe
         np.testing.assert_allclose(nt.decision_function(X), erm.decision_function(X))
 
 
-def test_cross_fit_needs_the_halves_of_x(skewed):
+def test_cross_fit_is_one_fit_when_x_tune_is_given(skewed):
     erm, (X, y, _) = skewed
-    with pytest.raises(ValueError, match="X_tune=None"):
-        NeuronTuneAutoClassifier(erm, cross_fit=True, **FAST).fit(X, y, X_tune=X[:100],
-                                                                   y_tune=y[:100])
+    fits = []
+    for cross_fit in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            fits.append(NeuronTuneAutoClassifier(erm, cross_fit=cross_fit, random_state=0, **FAST)
+                        .fit(X[100:], y[100:], X_tune=X[:100], y_tune=y[:100]))
+    assert fits[0].cross_fit_score_ is None and fits[0].n_tune_samples_ == 100
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
 
 
 def test_cross_fit_is_saved_and_loaded_without_pickle(skewed, tmp_path):
@@ -89,7 +94,7 @@ def test_cross_fit_is_saved_and_loaded_without_pickle(skewed, tmp_path):
 
 def test_disagreement_weights_upweight_the_rows_the_two_models_disagree_on(skewed):
     erm, (X, y, _) = skewed
-    nt = _fit(erm, X, y, reweighting="disagreement", guard_margin=None)
+    nt = _fit(erm, X, y, cross_fit=False, reweighting="disagreement", guard_margin=None)
     ident = nt.identification_indices_
     tune = np.setdiff1d(np.arange(len(y)), ident)
     data = _TuningData(X[ident], y[ident], X[tune], y[tune], ident, None, None)
@@ -104,7 +109,7 @@ def test_disagreement_weights_upweight_the_rows_the_two_models_disagree_on(skewe
             assert w[in_c & disagree].min() > w[in_c & ~disagree].max()
             assert w[in_c & disagree].sum() == pytest.approx(w[in_c & ~disagree].sum())
         assert w[in_c].sum() == pytest.approx(in_c.sum())  # each class keeps its mass
-    off = _fit(erm, X, y, guard_margin=None)
+    off = _fit(erm, X, y, cross_fit=False, guard_margin=None)
     assert not np.allclose(nt.coef_, off.coef_)
 
 
