@@ -113,10 +113,10 @@ def build_transform(model, preprocess="model", image_size=None):
 # one decoding worker per 6 cores keeps both busy.
 CPU_CORES_PER_WORKER = 6
 # On CPU a CNN's activations for a large batch overflow the caches: EfficientNet-Lite0 at
-# 224 px on 2 cores ran at about 40 images/s 16 at a time and 21 images/s 64 at a time
-# (benchmarks.perf). The rows of a batch (the store's unit of work) go through the model in
-# parts of this size on CPU; on a GPU, whole.
-CPU_FORWARD_BATCH = 16
+# 224 px through embed() on 2 cores, decoding included, ran at 47 images/s 4 at a time,
+# 39 at 8, 37 at 16, about 21 at 64 and 33 one at a time. The rows of a batch (the store's
+# unit of work) go through the model in parts of this size on CPU; on a GPU, whole.
+CPU_FORWARD_BATCH = 4
 
 
 @contextlib.contextmanager
