@@ -17,6 +17,7 @@ from ._threads import blas_threads
 __all__ = ["ACTIVATIONS", "activations"]
 
 ACTIVATIONS = ("abs", "relu", "identity")
+_THREADED_SORT = 1 << 22  # values of the identification set above which the presort is threaded
 
 
 def activations(X, kind="abs"):
@@ -76,7 +77,9 @@ class _ClassMedianScorer:
             self._weights = [sample_weight[order[bounds[c] : bounds[c + 1]]]
                              for c in range(n_classes)]
         self._presorted = presort
-        n_threads = blas_threads() if presort else 1  # (asked once: a few ms with torch loaded)
+        # threads for a presort of at least _THREADED_SORT values (asked once: threadpoolctl
+        # takes a few ms with torch loaded; below that, starting threads costs more than it saves)
+        n_threads = blas_threads() if presort and X.size >= _THREADED_SORT else 1
         for c in range(n_classes):
             rows = order[bounds[c] : bounds[c + 1]]
             if presort:
@@ -332,7 +335,7 @@ def _sort_columns(A, order, nonnegative=False):
 
     For float32, a stable radix sort of the values' bits, made to sort as the
     floats do, in two passes of 16 bits (numpy's stable argsort of 16-bit
-    integers is a radix sort), 4 features at a time: equal values stay in
+    integers is a radix sort), a few features at a time: equal values stay in
     row order, and it is about 2x faster than one sort of 64-bit (value,
     row) keys and 7x faster than ``argsort``, which numpy does not vectorise
     for float32.
@@ -347,12 +350,13 @@ def _sort_columns(A, order, nonnegative=False):
         # the bits of non-negative floats sort as the floats; with a sign, set the sign bit
         # of the positive values and flip every bit of the negative ones
         bits ^= np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    for lo in range(0, len(bits), 4):  # 4 features at a time: the passes stay in cache
-        part = bits[lo : lo + 4]
+    step = max(4, (1 << 16) // A.shape[0])  # 4 features of 16k rows at a time: in cache
+    for lo in range(0, len(bits), step):
+        part = bits[lo : lo + step]
         low = np.argsort((part & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
         low = low.astype(order.dtype)  # (half the traffic of numpy's int64 indices)
         high = np.take_along_axis((part >> 16).astype(np.uint16), low, axis=1)
-        order[lo : lo + 4] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"),
+        order[lo : lo + step] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"),
                                                 axis=1)
 
 
