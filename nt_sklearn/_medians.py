@@ -336,11 +336,10 @@ def _sort_columns(A, order, nonnegative=False):
     For float32, a stable radix sort of the values' bits, made to sort as the
     floats do, in two passes of 16 bits (numpy's stable argsort of 16-bit
     integers is a radix sort), a few features at a time: equal values stay in
-    row order, and it is about 2x faster than one sort of 64-bit (value,
-    row) keys and 7x faster than ``argsort``, which numpy does not vectorise
-    for float32.
-    ``nonnegative`` says that no value has its sign bit set (``|x|``, which
-    also maps -0.0 to 0.0).
+    row order, and on 64 features of 16,917 rows it took 20 ms against 28 ms
+    for one sort of 64-bit (value, row) keys; ``argsort``, which numpy does
+    not vectorise for float32, is slower still. ``nonnegative`` says that no
+    value has its sign bit set (``|x|``, which also maps -0.0 to 0.0).
     """
     if A.dtype != np.float32:
         order[...] = np.argsort(_transposed(A), axis=1)
@@ -356,8 +355,8 @@ def _sort_columns(A, order, nonnegative=False):
         low = np.argsort((part & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
         low = low.astype(order.dtype)  # (half the traffic of numpy's int64 indices)
         high = np.take_along_axis((part >> 16).astype(np.uint16), low, axis=1)
-        order[lo : lo + step] = np.take_along_axis(low, np.argsort(high, axis=1, kind="stable"),
-                                                axis=1)
+        by_high = np.argsort(high, axis=1, kind="stable")
+        order[lo : lo + step] = np.take_along_axis(low, by_high, axis=1)
 
 
 def _transposed(A, block=64, out=None):
