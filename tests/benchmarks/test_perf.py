@@ -42,6 +42,10 @@ def test_memory_probe_fits_on_a_memmap_without_copying_it(tiny, tmp_path):
     assert out["still_memmap"] and out["n_masked"] > 0
     # the tuning file is ~5 MB: a copy would not show, but the probe must report sane numbers
     assert 10 < out["anon_peak_mb"] < 1024
+    # the evicted steps say how much they really read from the device (None: no /proc/self/io)
+    assert out["cold_read_mb"] is None or out["cold_read_mb"] >= 0
+    cold = next(row for row in report.rows if "memmap evicted" in row[1])
+    assert "read from the block device" in cold[3] or "not readable" in cold[3]
     assert not list(tmp_path.iterdir())  # the temporary file is gone
 
 
