@@ -41,21 +41,3 @@ def sfit_seconds(fit, repeats):
     return wall, cpu, model, SfitSeconds(total=setup + epochs, setup=setup, identify=identify,
                                          calls=model.n_iter_,
                                          per_call=epochs / max(model.n_iter_, 1))
-
-
-def tuning_seconds_per_step(X_tune, y_tune, X_id, y_id, head, n_steps, seed):
-    """Seconds per mini-batch step of one tuning epoch of ``n_steps`` batches on ``X_tune``.
-
-    A one-epoch ``NeuronTuneClassifier`` fit with the reference ``head``; its
-    ``fit_times_["tune"]`` covers the batch reads and the gradient steps only.
-    """
-    import warnings
-
-    from nt_sklearn import NeuronTuneClassifier
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = NeuronTuneClassifier(head, n_epochs=1, batches_per_epoch=n_steps,
-                                   random_state=seed).fit(X_id, y_id, X_tune=X_tune,
-                                                          y_tune=y_tune)
-    return clf.fit_times_["tune"] / n_steps
