@@ -8,6 +8,7 @@ weights.
 """
 
 import functools
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -154,7 +155,10 @@ class _RankedColumns:
         starts = np.arange(0, d, chunk)
         n_threads = max(1, min(len(starts), n_threads or blas_threads()))
         runs = [run for run in np.array_split(starts, n_threads) if len(run)]
-        sort_run = functools.partial(self._sort_chunks, X, chunk=chunk)
+        # (timed once, before any thread starts: the threads would slow each other's timing)
+        method = (_float32_sort_method() if np.result_type(X.dtype, np.float32) == np.float32
+                  else None)
+        sort_run = functools.partial(self._sort_chunks, X, chunk=chunk, method=method)
         if len(runs) == 1:
             sort_run(runs[0])
         else:
@@ -164,7 +168,7 @@ class _RankedColumns:
         self.wrong = np.zeros(n, dtype=bool)
         self.pointers = None  # {in_subset: (block, members before it)}, each of shape (d, 2)
 
-    def _sort_chunks(self, X, starts, chunk):
+    def _sort_chunks(self, X, starts, chunk, method):
         """Fill ``order`` and ``ranks`` for the feature chunks beginning at ``starts``."""
         n, d, index = self.n, X.shape[1], self.order.dtype
         positions = np.arange(n, dtype=index)
@@ -172,6 +176,7 @@ class _RankedColumns:
         # per 4 KB, as much as the sort itself
         A = np.empty((n, chunk), np.result_type(X.dtype, np.float32))
         inverse = np.empty((chunk, n), index)
+        keys = np.empty((chunk, n), np.uint64) if method == "keys" else None
         for lo in starts:
             width = min(chunk, d - lo)
             if width < chunk:
@@ -180,7 +185,8 @@ class _RankedColumns:
             A[...] = X[self.rows, lo : lo + width]  # float16: their exact float32 values
             _activate(A, self.activation)
             order = self.order[lo : lo + width]
-            _sort_columns(A, order, nonnegative=self.activation == "abs")
+            _sort_columns(A, order, nonnegative=self.activation == "abs", method=method,
+                          keys=None if keys is None else keys[:width])
             for inverse_k, order_k in zip(inverse, order):  # the inverse permutations
                 inverse_k[order_k] = positions
             _transposed(inverse, out=self.ranks[:, lo : lo + width])
@@ -330,16 +336,25 @@ def _activate(A, kind):
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {kind!r}")
 
 
-def _sort_columns(A, order, nonnegative=False):
+def _sort_columns(A, order, nonnegative=False, method=None, keys=None):
     """Write into ``order`` the permutation that sorts each column of ``A``.
 
-    For float32, a stable radix sort of the values' bits, made to sort as the
-    floats do, in two passes of 16 bits (numpy's stable argsort of 16-bit
-    integers is a radix sort), a few features at a time: equal values stay in
-    row order, and on 64 features of 16,917 rows it took 20 ms against 28 ms
-    for one sort of 64-bit (value, row) keys; ``argsort``, which numpy does
-    not vectorise for float32, is slower still. ``nonnegative`` says that no
-    value has its sign bit set (``|x|``, which also maps -0.0 to 0.0).
+    For float32 the values' bits are made to sort as the floats do, and
+    sorted in one of two ways that give the same permutation (equal values
+    stay in row order), ``method``:
+
+    - ``"keys"``: one sort of 64-bit keys, the bits above the row index
+      (``keys``: a reused buffer of shape ``A.shape[::-1]``, or None);
+    - ``"radix"``: a radix sort in two passes of 16 bits (numpy's stable
+      argsort of 16-bit integers), a few features at a time.
+
+    Which is faster depends on the CPU: numpy sorts 64-bit integers with
+    AVX-512 where the CPU has it (64 features of 16,917 rows: 4.8 ms against
+    13.6 ms for the radix sort on an AVX-512 EPYC), and the radix sort won on
+    an AVX2 one (20 ms against 28 ms). None: :func:`_float32_sort_method`,
+    timed once per process. ``argsort`` of the floats, which numpy does not
+    vectorise, is slower than both. ``nonnegative`` says that no value has
+    its sign bit set (``|x|``, which also maps -0.0 to 0.0).
     """
     if A.dtype != np.float32:
         order[...] = np.argsort(_transposed(A), axis=1)
@@ -349,7 +364,26 @@ def _sort_columns(A, order, nonnegative=False):
         # the bits of non-negative floats sort as the floats; with a sign, set the sign bit
         # of the positive values and flip every bit of the negative ones
         bits ^= np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    step = max(4, (1 << 16) // A.shape[0])  # 4 features of 16k rows at a time: in cache
+    if (method or _float32_sort_method()) == "keys":
+        _sort_keys(bits, order, keys)
+    else:
+        _radix_sort(bits, order)
+
+
+def _sort_keys(bits, order, keys=None):
+    """``order`` of each row of ``bits`` by one sort of (bits << 32 | position) keys."""
+    if keys is None or keys.shape != bits.shape:
+        keys = np.empty(bits.shape, dtype=np.uint64)
+    keys[...] = bits
+    keys <<= np.uint64(32)
+    keys |= np.arange(bits.shape[1], dtype=np.uint64)
+    keys.sort(axis=1)
+    np.copyto(order, keys, casting="unsafe")  # the low bits: the position (fewer than 2**32)
+
+
+def _radix_sort(bits, order):
+    """``order`` of each row of ``bits`` by a stable radix sort of two 16-bit passes."""
+    step = max(4, (1 << 16) // bits.shape[1])  # 4 features of 16k rows at a time: in cache
     for lo in range(0, len(bits), step):
         part = bits[lo : lo + step]
         low = np.argsort((part & 0xFFFF).astype(np.uint16), axis=1, kind="stable")
@@ -357,6 +391,24 @@ def _sort_columns(A, order, nonnegative=False):
         high = np.take_along_axis((part >> 16).astype(np.uint16), low, axis=1)
         by_high = np.argsort(high, axis=1, kind="stable")
         order[lo : lo + step] = np.take_along_axis(low, by_high, axis=1)
+
+
+@functools.cache
+def _float32_sort_method():
+    """``"keys"`` or ``"radix"``: whichever of :func:`_sort_columns`' two sorts is faster on
+    this machine, timed once per process on 8 features of 16,384 rows (a few ms). Both give
+    the same permutation, so the choice changes the speed only."""
+    A = np.abs(np.random.default_rng(0).standard_normal((1 << 14, 8), dtype=np.float32))
+    order = np.empty(A.shape[::-1], dtype=np.uint16)
+    keys = np.empty(A.shape[::-1], dtype=np.uint64)
+    best = {}
+    for _ in range(3):  # interleaved, the fastest of three: robust to a busy machine
+        for method in ("keys", "radix"):
+            start = time.perf_counter()
+            _sort_columns(A, order, nonnegative=True, method=method, keys=keys)
+            elapsed = time.perf_counter() - start
+            best[method] = min(best.get(method, elapsed), elapsed)
+    return min(best, key=best.get)
 
 
 def _transposed(A, block=64, out=None):

@@ -174,3 +174,45 @@ def test_presorted_medians_equal_direct_medians(error_rate):
     for _ in range(3):
         y_pred = np.where(rng.random(501) < error_rate, (y + 1) % 3, y)
         np.testing.assert_allclose(presorted(y_pred)[0], direct(y_pred)[0], rtol=1e-6, atol=1e-6)
+
+
+def _bit_sort_reference(A):
+    """The stable order of each column of float32 ``A`` as the sorts' bit keys order it:
+    -0.0 just below 0.0, equal values in row order."""
+    values = A.astype(np.float64)
+    values[(values == 0) & np.signbit(A)] = -1e-300  # between the negatives and 0.0
+    return np.argsort(values.T, axis=1, kind="stable")
+
+
+@pytest.mark.parametrize("method", ["keys", "radix"])
+@pytest.mark.parametrize("n", [1, 7, 3_001, 70_000])
+def test_both_float32_sorts_give_the_same_stable_order(method, n):
+    """The presort's two float32 sorts (the faster is picked per machine) agree exactly with
+    a stable sort, for signed values, ties, signed zeros and 16- or 32-bit positions."""
+    from nt_sklearn._medians import _sort_columns
+
+    rng = np.random.default_rng(n)
+    A = tied_data(rng, n, 6, np.float32)
+    A[::7, 0] = -0.0
+    index = np.uint16 if n <= 1 << 16 else np.int32
+    for values, nonnegative in ((A, False), (np.abs(A), True)):
+        order = np.empty(values.shape[::-1], dtype=index)
+        _sort_columns(values, order, nonnegative=nonnegative, method=method)
+        np.testing.assert_array_equal(order, _bit_sort_reference(values))
+
+
+@pytest.mark.parametrize("method", ["keys", "radix"])
+def test_presorted_scores_are_exact_with_either_sort(method, monkeypatch):
+    from nt_sklearn import _medians
+    from nt_sklearn._medians import _ClassMedianScorer
+
+    assert _medians._float32_sort_method() in ("keys", "radix")
+    monkeypatch.setattr(_medians, "_float32_sort_method", lambda: method)
+    rng = np.random.default_rng(5)
+    X = tied_data(rng, 2_003, 130, np.float32)  # three feature chunks, the last one short
+    y = rng.integers(0, 3, len(X))
+    scorer = _ClassMedianScorer(X, y, 3, "identity", presort=True)
+    for counts in ([1, 2, 3], np.bincount(y) // 2):
+        y_pred = with_errors(y, 3, counts, rng)
+        np.testing.assert_array_equal(scorer(y_pred)[0],
+                                      median_reference(X, y, y_pred, 3, "identity"))
