@@ -7,7 +7,12 @@ numpy. ``_Standardizer`` lets it train on standardised embeddings and folds
 the weights back.
 """
 
+import threading
+from contextlib import closing, nullcontext
+
 import numpy as np
+
+from ._threads import blas_threads
 
 __all__ = ["class_balanced_batches", "train_linear_head"]
 
@@ -117,10 +122,7 @@ def train_linear_head(
     per_class = max(1, batch_size // n_classes)
     state = _OptimizerState(params, optimizer, learning_rate, momentum, weight_decay)
     grad = np.empty_like(params)
-    # an array's batches are read into one reused buffer (the indices are valid by
-    # construction; mode="clip" lets take write into it directly, "raise" would buffer)
-    rows_buffer = (np.empty((per_class * n_classes, X.shape[1]), X.dtype)
-                   if isinstance(X, np.ndarray) else None)
+    reader = _BatchReader(X, per_class * n_classes)
     for epoch in range(first_epoch, first_epoch + n_epochs):
         rows, labels = class_balanced_batches(
             y_encoded, n_classes, per_class, batches_per_epoch, rng, sample_weight
@@ -128,14 +130,14 @@ def train_linear_head(
         # the position of each row's label in the flattened (batch, classes) probabilities
         targets = np.arange(rows.shape[1]) * n_classes + labels
         # overflow is detected below and reported once, not warned about at every batch
-        with np.errstate(over="ignore", invalid="ignore"):
-            for batch_rows, batch_targets in zip(rows, targets):
+        # (closing: a step that raises stops the reader thread at once)
+        with (np.errstate(over="ignore", invalid="ignore"), reader.compute_threads(),
+              closing(reader.batches(rows)) as batches):
+            for Xb, batch_targets in zip(batches, targets):
                 # The two products run in the embeddings' own precision (float32 stays
                 # float32, as in PyTorch; float16 batches are computed in float32); the weights
                 # and their updates stay float64. Casting every batch to float64 cost as much
                 # as the products themselves.
-                Xb = (X[batch_rows] if rows_buffer is None else
-                      np.take(X, batch_rows, axis=0, out=rows_buffer, mode="clip"))
                 if Xb.dtype == np.float16:
                     Xb = Xb.astype(np.float32)
                 P = Xb @ (W * scale if scaled else W).T.astype(Xb.dtype) + b
@@ -152,6 +154,95 @@ def train_linear_head(
         if not np.isfinite(params).all():
             _diverged(epoch, learning_rate)
         yield W.copy(), b.copy()
+
+
+class _BatchReader:
+    """The rows of the mini-batches, read from ``X`` one batch after another.
+
+    An array's batches are read into reused buffers (the indices are valid by
+    construction; ``mode="clip"`` lets ``np.take`` write into a buffer
+    directly, ``"raise"`` would copy twice). Where BLAS may use two threads or
+    more and a batch is at least ``READ_AHEAD_BYTES``, one thread reads up to
+    two batches ahead while the others compute (BLAS limited to one thread
+    fewer during the epoch's steps): the gather is bound by memory latency,
+    the products by the cache, and they overlap. On 2 cores, 128 x 2048
+    float32 batches took 114 us a step against 156 us with both threads in
+    BLAS and 187 us with one; batches of 128 x 256 were slower read ahead
+    (30 against 19 us: the hand-over costs more than the read). The products
+    are the same either way (BLAS splits them over threads by output, not
+    along the sum).
+    """
+
+    READ_AHEAD_BYTES = 1 << 18
+    BUFFERS = 3  # the batch in use and two read ahead
+
+    def __init__(self, X, batch_rows):
+        self.X = X
+        self.controller, self.threads = None, 1
+        if not isinstance(X, np.ndarray):  # standardised rows: computed on access
+            return
+        self.buffers = [np.empty((batch_rows, X.shape[1]), X.dtype)]
+        if batch_rows * X.shape[1] * X.itemsize >= self.READ_AHEAD_BYTES:
+            self.threads = blas_threads()
+        if self.threads > 1:
+            from threadpoolctl import ThreadpoolController
+
+            self.controller = ThreadpoolController()
+            self.buffers += [np.empty_like(self.buffers[0]) for _ in range(self.BUFFERS - 1)]
+
+    def compute_threads(self):
+        """Context of an epoch's steps: BLAS one thread short while a thread reads ahead."""
+        if self.controller is None:
+            return nullcontext()
+        return self.controller.limit(limits=self.threads - 1, user_api="blas")
+
+    def batches(self, rows):
+        """``X[r]`` for every batch ``r`` of ``rows``; a batch stays valid until the next
+        one is asked for."""
+        if not isinstance(self.X, np.ndarray):
+            return (self.X[batch_rows] for batch_rows in rows)
+        if self.controller is None:
+            return (np.take(self.X, batch_rows, axis=0, out=self.buffers[0], mode="clip")
+                    for batch_rows in rows)
+        return self._read_ahead(rows)
+
+    def _read_ahead(self, rows):
+        buffers, n = self.buffers, len(self.buffers)
+        ready = [threading.Lock() for _ in buffers]  # held until its buffer is read
+        free = [threading.Lock() for _ in buffers]  # held until its buffer is used
+        for lock in ready:
+            lock.acquire()
+        stop, failure = threading.Event(), []
+
+        def read():
+            i = 0
+            try:
+                for i, batch_rows in enumerate(rows):
+                    free[i % n].acquire()
+                    if stop.is_set():
+                        return
+                    np.take(self.X, batch_rows, axis=0, out=buffers[i % n], mode="clip")
+                    ready[i % n].release()
+            except BaseException as exc:  # raised in the training thread, at that batch
+                failure.append((i, exc))
+                ready[i % n].release()
+
+        thread = threading.Thread(target=read, name="nt-sklearn-batch-reader", daemon=True)
+        thread.start()
+        try:
+            for i in range(len(rows)):
+                k = i % n
+                ready[k].acquire()
+                if failure and failure[0][0] == i:
+                    raise failure[0][1]
+                yield buffers[k]
+                free[k].release()
+        finally:  # also when the steps stop early: unblock the reader, then wait for it
+            stop.set()
+            for lock in free:
+                if lock.locked():
+                    lock.release()
+            thread.join()
 
 
 def _softmax_rows(P):
