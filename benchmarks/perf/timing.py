@@ -47,6 +47,25 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def simd_extensions():
+    """The SIMD extensions numpy found on this CPU (its dispatch targets), comma-separated."""
+    import numpy as np
+
+    try:
+        found = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    except Exception:  # (older numpy: no dict mode)
+        return "unknown"
+    return ", ".join(found) or "none"
+
+
+def presort_method():
+    """The SFit presort's float32 sort this process uses (the faster one, timed once)."""
+    from nt_sklearn import _medians
+
+    pick = getattr(_medians, "_float32_sort_method", None)
+    return pick() if pick else "keys (the only one of this version)"
+
+
 def set_torch_threads(n):
     """torch's intra-op threads, when torch is installed."""
     try:

@@ -54,6 +54,8 @@ def test_quick_run_prints_and_writes_its_figures(tmp_path, capsys):
     perf.main(["--quick", "--sections", "identification", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "[identification] SPEED-UP vectorised over the loop" in printed
+    assert ("[machine] SFit presort: the faster of its two sorts on this CPU: keys" in printed
+            or "[machine] SFit presort: the faster of its two sorts on this CPU: radix" in printed)
     text = out.read_text()
     assert "python -m benchmarks.perf --quick" in text and "| identification |" in text
     assert "logical CPUs" in text
