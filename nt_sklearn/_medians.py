@@ -351,7 +351,7 @@ def _sort_columns(A, order, nonnegative=False, method=None, keys=None):
     Which is faster depends on the CPU: numpy sorts 64-bit integers with
     AVX-512 where the CPU has it (64 features of 16,917 rows: 4.8 ms against
     13.6 ms for the radix sort on an AVX-512 EPYC), and the radix sort won on
-    an AVX2 one (20 ms against 28 ms). None: :func:`_float32_sort_method`,
+    another EPYC (20 ms against 28 ms). None: :func:`_float32_sort_method`,
     timed once per process. ``argsort`` of the floats, which numpy does not
     vectorise, is slower than both. ``nonnegative`` says that no value has
     its sign bit set (``|x|``, which also maps -0.0 to 0.0).
