@@ -166,14 +166,15 @@ class _BatchReader:
     two batches ahead while the others compute (BLAS limited to one thread
     fewer during the epoch's steps): the gather is bound by memory latency,
     the products by the cache, and they overlap. On 2 cores, 128 x 2048
-    float32 batches took 114 us a step against 156 us with both threads in
-    BLAS and 187 us with one; batches of 128 x 256 were slower read ahead
-    (30 against 19 us: the hand-over costs more than the read). The products
-    are the same either way (BLAS splits them over threads by output, not
-    along the sum).
+    float32 batches took 173 us a step in a fit's trainer against 197 us with
+    both threads in BLAS (MultiNLI-shaped, 126 x 768: 98 against 125 us);
+    smaller batches were slower read ahead (128 x 512: 82 against 70 us; the
+    hand-over costs more than the read), 128 x 640 faster (76 against 84 us).
+    The products are the same either way (BLAS splits them over threads by
+    output, not along the sum).
     """
 
-    READ_AHEAD_BYTES = 1 << 18
+    READ_AHEAD_BYTES = 5 << 16  # 320 KB: 128 rows of 640 float32
     BUFFERS = 3  # the batch in use and two read ahead
 
     def __init__(self, X, batch_rows):
