@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import time
 
 import numpy as np
 
@@ -112,11 +113,17 @@ def build_transform(model, preprocess="model", image_size=None):
 # On CPU, decoding a 224 px JPEG costs about a sixth of a CNN backbone's forward on one core:
 # one decoding worker per 6 cores keeps both busy.
 CPU_CORES_PER_WORKER = 6
-# On CPU a CNN's activations for a large batch overflow the caches: EfficientNet-Lite0 at
-# 224 px through embed() on 2 cores, decoding included, ran at 47 images/s 4 at a time,
-# 39 at 8, 37 at 16, about 21 at 64 and 33 one at a time. The rows of a batch (the store's
-# unit of work) go through the model in parts of this size on CPU; on a GPU, whole.
+# On CPU a CNN's activations for a large batch overflow the caches, and the best part size
+# depends on the CPU: EfficientNet-Lite0 at 224 px on 2 cores ran (through embed(), decoding
+# included) at 47 images/s 4 at a time, 39 at 8, 21 at 64 and 33 one at a time on one EPYC,
+# and (the forward alone) at 115 images/s 2 at a time, 92 one at a time, 68 4 at a time and
+# 57 8 at a time on an AVX-512 EPYC. The rows of a batch (the store's unit of work) go
+# through the model in parts on CPU (on a GPU, whole): the fastest size of
+# CPU_FORWARD_BATCHES, timed once per encoder on its first full batch, among those whose
+# embeddings equal bit for bit those of CPU_FORWARD_BATCH parts (one at a time differed in
+# the last bits there), so that the choice changes the speed and never the rows.
 CPU_FORWARD_BATCH = 4
+CPU_FORWARD_BATCHES = (1, 2, 4, 8)
 
 
 @contextlib.contextmanager
@@ -174,6 +181,9 @@ class ImageEncoder:
     head : tuple (coef, intercept, classes) or None
     identity : dict
         What decides the embeddings' values (for the store's manifest).
+    cpu_forward_batch : int or None
+        On CPU, the images the model sees at a time in :meth:`embed`, chosen on the
+        first batch of at least ``max(CPU_FORWARD_BATCHES)`` images (None before).
 
     See Also
     --------
@@ -194,6 +204,7 @@ class ImageEncoder:
             cpus = os.cpu_count() or 1
             workers = min(8, cpus) if cuda else cpus // CPU_CORES_PER_WORKER
         self.workers = workers
+        self.cpu_forward_batch = None
         ckpt = resolve_checkpoint(model_name, weights, trust_pickle=trust_checkpoint)
         model = ckpt.model
         model.eval().to(self.device)
@@ -248,8 +259,8 @@ class ImageEncoder:
 
     def embed(self, inputs, lo, hi, batch_size=64):
         """Yield float32 arrays of consecutive rows ``lo .. hi - 1``, one per batch (on CPU
-        the model sees each batch in parts of ``CPU_FORWARD_BATCH`` images: faster, as the
-        activations of a part stay in cache)."""
+        the model sees each batch in parts of :attr:`cpu_forward_batch` images: faster, as
+        the activations of a part stay in cache)."""
         torch = require("torch")
         cuda = self.device.type == "cuda"
         data = torch.utils.data.Subset(ImageFiles(inputs, self.transform), range(lo, hi))
@@ -260,13 +271,39 @@ class ImageEncoder:
             for xb in loader:
                 xb = xb.to(self.device, non_blocking=True)
                 if cuda:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                # on CPU the forward runs a few images at a time (CPU_FORWARD_BATCH)
-                parts = [xb] if cuda else xb.split(CPU_FORWARD_BATCH)
+                    parts = [xb.contiguous(memory_format=torch.channels_last)]
+                else:  # a few images at a time
+                    sample = max(CPU_FORWARD_BATCHES)
+                    if self.cpu_forward_batch is None and len(xb) >= sample:
+                        self.cpu_forward_batch = self._fastest_cpu_part(xb[:sample])
+                    parts = xb.split(self.cpu_forward_batch or CPU_FORWARD_BATCH)
                 with torch.inference_mode(), autocast(self.device, self.precision):
-                    f = torch.cat([self.model.forward_head(self.model.forward_features(part),
-                                                           pre_logits=True) for part in parts])
+                    f = torch.cat([self._forward(part) for part in parts])
                 yield f.float().cpu().numpy()
+
+    def _forward(self, x):
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+    def _fastest_cpu_part(self, sample, rounds=2):
+        """The size of CPU_FORWARD_BATCHES that embeds ``sample`` fastest (the best of
+        ``rounds`` interleaved timings) among those that give exactly the embeddings of
+        CPU_FORWARD_BATCH parts."""
+        torch = require("torch")
+        best = {}
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            reference = torch.cat([self._forward(part)
+                                   for part in sample.split(CPU_FORWARD_BATCH)])
+            for _ in range(rounds):
+                for size in CPU_FORWARD_BATCHES:
+                    start = time.perf_counter()
+                    out = torch.cat([self._forward(part) for part in sample.split(size)])
+                    elapsed = time.perf_counter() - start
+                    if torch.equal(out, reference):
+                        best[size] = min(best.get(size, elapsed), elapsed)
+        choice = min(best, key=best.get) if best else CPU_FORWARD_BATCH
+        logger.info("CPU forward %d image(s) at a time (%s)", choice, ", ".join(
+            f"{size}: {len(sample) / t:.0f} images/s" for size, t in sorted(best.items())))
+        return choice
 
     def encode(self, inputs, *, batch_size=64, progress=False):
         """Embed images, as ``SentenceTransformer.encode`` embeds texts.

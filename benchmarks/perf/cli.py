@@ -127,7 +127,8 @@ def _run(args, command):
     if "featurizers" in sections:
         bench_featurizers(report, threads=threads,
                           n_images=8 if quick else 128, n_naive_images=4 if quick else 32,
-                          n_texts=32 if quick else 512, n_naive_texts=8 if quick else 64)
+                          n_texts=32 if quick else 512, n_naive_texts=8 if quick else 64,
+                          repeats=repeats)
     if "grid" in sections:
         small = make_planted(n_tune=1_200 if quick else 12_000, n_id=400 if quick else 3_000,
                              d=256, n_classes=2, prior=(0.85, 0.15), core_shift=0.2, n_core=80,

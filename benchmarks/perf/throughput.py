@@ -6,6 +6,7 @@ model's forward on random tensors (the ceiling).
 """
 
 import os
+import statistics
 import tempfile
 
 import numpy as np
@@ -38,8 +39,19 @@ def _sentences(n, seed=0):
     return [" ".join(rng.choice(words, rng.integers(6, 30))) for _ in range(n)]
 
 
-def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_naive_texts):
-    """Images/s and sentences/s, batched and one at a time; the GPU loader where CUDA is."""
+def _side_by_side(batched, one_by_one, repeats):
+    """Median seconds of ``batched`` and of ``one_by_one``, timed in turn ``repeats`` times
+    (a busy spell of the machine then slows both), and the pairs of times."""
+    pairs = [(timed(batched)[0], timed(one_by_one)[0]) for _ in range(repeats)]
+    return (statistics.median(b for b, _ in pairs), statistics.median(o for _, o in pairs),
+            pairs)
+
+
+def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_naive_texts,
+                      repeats=1):
+    """Images/s and sentences/s, batched and one at a time, measured in turn ``repeats``
+    times (the speed-ups are the medians of the pairs' ratios); the GPU loader where CUDA
+    is."""
     import torch
 
     from featurizers.image import ImageEncoder, open_rgb
@@ -51,15 +63,15 @@ def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_n
         paths = _write_images(tmp, n_images)
         enc = ImageEncoder("tf_efficientnet_lite0", device="cpu")
         list(enc.embed(paths, 0, min(8, n_images), batch_size=8))  # warm-up
-        batched, _, _ = timed(lambda: list(enc.embed(paths, 0, n_images, batch_size=64)))
-
         def naive():
             with torch.inference_mode():
                 for p in paths[:n_naive_images]:
                     x = enc.transform(open_rgb(p)).unsqueeze(0)
                     enc.model.forward_head(enc.model.forward_features(x), pre_logits=True).numpy()
 
-        one_by_one, _, _ = timed(naive)
+        batched, one_by_one, pairs = _side_by_side(
+            lambda: list(enc.embed(paths, 0, n_images, batch_size=64)), naive, repeats)
+        img_speedup = statistics.median((n_images / b) / (n_naive_images / o) for b, o in pairs)
         # torch's OpenMP threads wait on each other when another process holds a core:
         # the forward alone at 1 and at `threads` threads shows how much that costs here
         x = torch.randn(16, 3, 224, 224)
@@ -73,10 +85,12 @@ def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_n
     img_rate, naive_rate = n_images / batched, n_naive_images / one_by_one
     report.add(name, "EfficientNet-Lite0 224 px, CPU: embed() (DataLoader, batch 64)",
                f"{img_rate:.1f} images/s", f"{enc.workers} decoding worker(s), {threads} torch "
-               f"threads, {n_images} JPEGs 320x240")
+               f"threads, {n_images} JPEGs 320x240; median of {repeats}, in turn with the loop")
     report.add(name, "EfficientNet-Lite0 224 px, CPU: one image at a time",
-               f"{naive_rate:.1f} images/s")
-    report.add(name, "SPEED-UP batched images", f"{img_rate / naive_rate:.1f}x")
+               f"{naive_rate:.1f} images/s", f"median of {repeats}")
+    report.add(name, "SPEED-UP batched images", f"{img_speedup:.1f}x",
+               "median of the pairs' ratios: " + ", ".join(
+                   f"{(n_images / b) / (n_naive_images / o):.2f}" for b, o in pairs))
     report.add(name, "EfficientNet-Lite0 forward alone, batch 16, by torch threads",
                ", ".join(f"{k} thread(s): {v:.1f} images/s" for k, v in forward.items()),
                f"load {load_average()}")
@@ -84,15 +98,18 @@ def bench_featurizers(report, *, threads, n_images, n_naive_images, n_texts, n_n
     texts = _sentences(n_texts)
     tenc = TextEncoder("all-MiniLM-L6-v2", device="cpu")
     list(tenc.embed(texts, 0, 32, batch_size=32))  # warm-up
-    batched, _, _ = timed(lambda: list(tenc.embed(texts, 0, n_texts, batch_size=64)))
-    one_by_one, _, _ = timed(lambda: [list(tenc.embed(texts, i, i + 1, batch_size=1))
-                                      for i in range(n_naive_texts)])
+    batched, one_by_one, pairs = _side_by_side(
+        lambda: list(tenc.embed(texts, 0, n_texts, batch_size=64)),
+        lambda: [list(tenc.embed(texts, i, i + 1, batch_size=1)) for i in range(n_naive_texts)],
+        repeats)
     txt_rate, naive_txt = n_texts / batched, n_naive_texts / one_by_one
+    txt_speedup = statistics.median((n_texts / b) / (n_naive_texts / o) for b, o in pairs)
     report.add(name, "all-MiniLM-L6-v2, CPU: embed() (length-sorted batches of 64)",
-               f"{txt_rate:.0f} sentences/s", "6-30 words each")
+               f"{txt_rate:.0f} sentences/s", f"6-30 words each; median of {repeats}")
     report.add(name, "all-MiniLM-L6-v2, CPU: one sentence at a time",
-               f"{naive_txt:.0f} sentences/s")
-    report.add(name, "SPEED-UP batched sentences", f"{txt_rate / naive_txt:.1f}x")
+               f"{naive_txt:.0f} sentences/s", f"median of {repeats}")
+    report.add(name, "SPEED-UP batched sentences", f"{txt_speedup:.1f}x",
+               "median of the pairs' ratios")
 
     if not torch.cuda.is_available():
         report.add(name, "ResNet-50 bf16 channels_last on GPU vs pure forward (ceiling)",

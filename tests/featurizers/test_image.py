@@ -227,3 +227,40 @@ def test_resolve_checkpoint_names_what_it_tried(tiny, tmp_path, monkeypatch):
         weights.resolve_checkpoint("test_resnet", "timm", option="--init-weights")
     with pytest.raises(CheckpointMismatchError, match="the initial weights '.*ck.pth' does not"):
         weights.resolve_checkpoint("test_efficientnet", root / "ck.pth", what="initial weights")
+
+
+def test_cpu_forward_part_size_changes_the_speed_never_the_rows(tiny):
+    from featurizers.image import CPU_FORWARD_BATCH, CPU_FORWARD_BATCHES
+
+    root, _ = tiny
+    enc = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=64, device="cpu")
+    paths = [str(root / "data" / "img" / f"{i:03d}.png") for i in range(9)]
+    assert enc.cpu_forward_batch is None
+    rows = np.concatenate(list(enc.embed(paths, 0, 9, batch_size=9)))
+    assert enc.cpu_forward_batch in CPU_FORWARD_BATCHES  # chosen on the first batch of 9
+    with torch.inference_mode():
+        x = _batch(enc, paths)
+        expected = torch.cat([enc.model.forward_head(enc.model.forward_features(part),
+                                                     pre_logits=True)
+                              for part in x.split(CPU_FORWARD_BATCH)]).numpy()
+    np.testing.assert_array_equal(rows, expected)
+
+
+def test_the_fastest_part_size_whose_rows_differ_is_not_chosen(tiny, monkeypatch):
+    import time
+
+    root, _ = tiny
+    enc = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=64, device="cpu")
+    sample = torch.arange(8 * 6, dtype=torch.float32).reshape(8, 6)
+
+    def forward(differs):
+        def run(x):  # every call costs 2 ms, except those of 2 images: the fastest size is 2
+            if len(x) != 2:
+                time.sleep(0.002)
+            return x[:, :3] + (1.0 if differs and len(x) == 2 else 0.0)
+        return run
+
+    monkeypatch.setattr(enc, "_forward", forward(differs=False))
+    assert enc._fastest_cpu_part(sample) == 2
+    monkeypatch.setattr(enc, "_forward", forward(differs=True))
+    assert enc._fastest_cpu_part(sample) == 8  # 1 and 4 sleep 8 and 2 times, 8 once
