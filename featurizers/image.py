@@ -126,6 +126,15 @@ CPU_FORWARD_BATCH = 4
 CPU_FORWARD_BATCHES = (1, 2, 4, 8)
 
 
+def _cpu_parts(xb, size):
+    """``xb`` in parts of ``size`` images up to its last multiple of CPU_FORWARD_BATCH, the
+    rest in one part, as in parts of CPU_FORWARD_BATCH: every part then has a size checked
+    against those parts (or the same images as one of them)."""
+    whole = len(xb) - len(xb) % CPU_FORWARD_BATCH
+    rest = [xb[whole:]] if whole < len(xb) else []
+    return [*xb[:whole].split(size), *rest]
+
+
 @contextlib.contextmanager
 def _cores_shared_with_workers(workers):
     """Torch's intra-op threads reduced by ``workers`` (at least 1 left), restored after:
@@ -276,7 +285,7 @@ class ImageEncoder:
                     sample = max(CPU_FORWARD_BATCHES)
                     if self.cpu_forward_batch is None and len(xb) >= sample:
                         self.cpu_forward_batch = self._fastest_cpu_part(xb[:sample])
-                    parts = xb.split(self.cpu_forward_batch or CPU_FORWARD_BATCH)
+                    parts = _cpu_parts(xb, self.cpu_forward_batch or CPU_FORWARD_BATCH)
                 with torch.inference_mode(), autocast(self.device, self.precision):
                     f = torch.cat([self._forward(part) for part in parts])
                 yield f.float().cpu().numpy()

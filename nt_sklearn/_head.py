@@ -8,7 +8,7 @@ the weights back.
 """
 
 import threading
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 
 import numpy as np
 
@@ -195,7 +195,7 @@ class _BatchReader:
         """Context of an epoch's steps: BLAS one thread short while a thread reads ahead."""
         if self.controller is None:
             return nullcontext()
-        return self.controller.limit(limits=self.threads - 1, user_api="blas")
+        return _blas_limited(self.controller, self.threads - 1)
 
     def batches(self, rows):
         """``X[r]`` for every batch ``r`` of ``rows``; a batch stays valid until the next
@@ -218,11 +218,11 @@ class _BatchReader:
         def read():
             i = 0
             try:
-                for i, batch_rows in enumerate(rows):
+                for i in range(len(rows)):
                     free[i % n].acquire()
                     if stop.is_set():
                         return
-                    np.take(self.X, batch_rows, axis=0, out=buffers[i % n], mode="clip")
+                    np.take(self.X, rows[i], axis=0, out=buffers[i % n], mode="clip")
                     ready[i % n].release()
             except BaseException as exc:  # raised in the training thread, at that batch
                 failure.append((i, exc))
@@ -244,6 +244,32 @@ class _BatchReader:
                 if lock.locked():
                     lock.release()
             thread.join()
+
+
+_limit_lock = threading.Lock()
+_limit_holders = []  # [the active limiter, the epochs in progress] while any is
+
+
+@contextmanager
+def _blas_limited(controller, threads):
+    """BLAS limited to ``threads`` while any epoch that reads ahead is running.
+
+    threadpoolctl's limits are the process's: fits running in threads whose epochs
+    overlap share one limit, set by the first to start and restored by the last to
+    end (nested limits ended out of order would leave the wrong count behind).
+    """
+    with _limit_lock:
+        if not _limit_holders:
+            _limit_holders[:] = [controller.limit(limits=threads, user_api="blas"), 0]
+        _limit_holders[1] += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_holders[1] -= 1
+            if not _limit_holders[1]:
+                _limit_holders.pop(0).restore_original_limits()
+                _limit_holders.clear()
 
 
 def _softmax_rows(P):

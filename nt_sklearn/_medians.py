@@ -340,8 +340,8 @@ def _sort_columns(A, order, nonnegative=False, method=None, keys=None):
     """Write into ``order`` the permutation that sorts each column of ``A``.
 
     For float32 the values' bits are made to sort as the floats do, and
-    sorted in one of two ways that give the same permutation (equal values
-    stay in row order), ``method``:
+    sorted in one of two ways that give the same permutation (equal bit
+    patterns stay in row order; -0.0 sorts before 0.0), ``method``:
 
     - ``"keys"``: one sort of 64-bit keys, the bits above the row index
       (``keys``: a reused buffer of shape ``A.shape[::-1]``, or None);

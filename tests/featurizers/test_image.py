@@ -264,3 +264,25 @@ def test_the_fastest_part_size_whose_rows_differ_is_not_chosen(tiny, monkeypatch
     assert enc._fastest_cpu_part(sample) == 2
     monkeypatch.setattr(enc, "_forward", forward(differs=True))
     assert enc._fastest_cpu_part(sample) == 8  # 1 and 4 sleep 8 and 2 times, 8 once
+
+
+def test_the_last_part_of_a_batch_is_the_one_parts_of_4_end_with(tiny, monkeypatch):
+    """With 2 images at a time chosen and one image at a time giving other rows, a batch of
+    11 still ends with the 3 images of parts of 4, not with a part of 1."""
+    import time
+
+    root, _ = tiny
+    enc = ImageEncoder("test_resnet", str(root / "ck.pth"), image_size=64, device="cpu")
+    paths = [str(root / "data" / "img" / f"{i % 9:03d}.png") for i in range(11)]
+
+    def forward(x):  # parts of 2 are the fastest; parts of 1 give other rows
+        if len(x) != 2:
+            time.sleep(0.002)
+        return x.flatten(1)[:, :3] + (1.0 if len(x) == 1 else 0.0)
+
+    monkeypatch.setattr(enc, "_forward", forward)
+    rows = np.concatenate(list(enc.embed(paths, 0, 11, batch_size=11)))
+    assert enc.cpu_forward_batch == 2
+    with torch.inference_mode():
+        expected = torch.cat([forward(part) for part in _batch(enc, paths).split(4)]).numpy()
+    np.testing.assert_array_equal(rows, expected)

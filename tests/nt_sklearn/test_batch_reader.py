@@ -131,3 +131,27 @@ def test_batches_stop_early_without_a_thread_left(read_ahead):
         np.testing.assert_array_equal(batch, X[5 * i : 5 * i + 5])
     batches.close()
     assert _no_reader_alive()
+
+
+def test_overlapping_epochs_of_fits_in_threads_restore_the_blas_threads():
+    """Fits in threads whose epochs overlap (entered A, B; ended A, B) share one limit and
+    leave BLAS as they found it: nested threadpoolctl limits ended out of order would not."""
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from nt_sklearn._head import _blas_limited
+
+    def blas():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    controller = ThreadpoolController()
+    with threadpool_limits(2, user_api="blas"):
+        if not blas() or max(blas()) < 2:
+            pytest.skip("no BLAS that takes two threads")
+        first, second = _blas_limited(controller, 1), _blas_limited(controller, 1)
+        first.__enter__()
+        second.__enter__()
+        assert max(blas()) == 1
+        first.__exit__(None, None, None)
+        assert max(blas()) == 1  # the second fit's epoch is still running
+        second.__exit__(None, None, None)
+        assert blas() == [2] * len(blas())
