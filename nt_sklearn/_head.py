@@ -246,30 +246,34 @@ class _BatchReader:
             thread.join()
 
 
-_limit_lock = threading.Lock()
-_limit_holders = []  # [the active limiter, the epochs in progress] while any is
-
-
-@contextmanager
-def _blas_limited(controller, threads):
-    """BLAS limited to ``threads`` while any epoch that reads ahead is running.
+class _SharedBlasLimit:
+    """BLAS limited while any epoch that reads ahead is running.
 
     threadpoolctl's limits are the process's: fits running in threads whose epochs
     overlap share one limit, set by the first to start and restored by the last to
     end (nested limits ended out of order would leave the wrong count behind).
     """
-    with _limit_lock:
-        if not _limit_holders:
-            _limit_holders[:] = [controller.limit(limits=threads, user_api="blas"), 0]
-        _limit_holders[1] += 1
-    try:
-        yield
-    finally:
-        with _limit_lock:
-            _limit_holders[1] -= 1
-            if not _limit_holders[1]:
-                _limit_holders.pop(0).restore_original_limits()
-                _limit_holders.clear()
+
+    def __init__(self):
+        self.lock, self.limiter, self.holders = threading.Lock(), None, 0
+
+    @contextmanager
+    def __call__(self, controller, threads):
+        with self.lock:
+            if not self.holders:
+                self.limiter = controller.limit(limits=threads, user_api="blas")
+            self.holders += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.holders -= 1
+                if not self.holders:
+                    self.limiter.restore_original_limits()
+                    self.limiter = None
+
+
+_blas_limited = _SharedBlasLimit()
 
 
 def _softmax_rows(P):

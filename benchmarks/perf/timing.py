@@ -60,10 +60,11 @@ def simd_extensions():
 
 def presort_method():
     """The SFit presort's float32 sort this process uses (the faster one, timed once)."""
-    from nt_sklearn import _medians
-
-    pick = getattr(_medians, "_float32_sort_method", None)
-    return pick() if pick else "keys (the only one of this version)"
+    try:
+        from nt_sklearn._column_sort import _float32_sort_method
+    except ImportError:  # a version from before the choice (a --before run)
+        return "keys (the only one of this version)"
+    return _float32_sort_method()
 
 
 def set_torch_threads(n):

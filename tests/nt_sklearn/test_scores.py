@@ -189,7 +189,7 @@ def _bit_sort_reference(A):
 def test_both_float32_sorts_give_the_same_stable_order(method, n):
     """The presort's two float32 sorts (the faster is picked per machine) agree exactly with
     a stable sort, for signed values, ties, signed zeros and 16- or 32-bit positions."""
-    from nt_sklearn._medians import _sort_columns
+    from nt_sklearn._column_sort import _sort_columns
 
     rng = np.random.default_rng(n)
     A = tied_data(rng, n, 6, np.float32)
