@@ -8,6 +8,7 @@ from threadpoolctl import threadpool_limits
 
 from nt_sklearn.metrics import worst_group_accuracy
 
+from .choices import bench_batch_reads
 from .data import reference_predictions
 from .fit_times import sfit_seconds
 from .timing import load_average, set_torch_threads, timed
@@ -82,6 +83,7 @@ def bench_fit(name, data, report, *, threads, repeats, ref_epochs, n_epochs=40,
     report.add(name, "same biased dimensions as the torch reference",
                "yes" if same else f"no: {len(differ)} differ {differ[:10].tolist()}",
                f"{int(tr.biased_features_.sum())} masked by torch")
+    bench_batch_reads(name, data, report, threads=threads, repeats=repeats)
     return {"fit_s": wall, "sfit_fraction": sfit.total / wall, "speedup": speedup,
             "same_dims": same}
 

@@ -3,6 +3,7 @@
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .choices import bench_sorts
 from .data import reference_predictions
 from .fit_speed import fit_ours
 from .timing import timed
@@ -42,3 +43,4 @@ def bench_identification(data, report, *, threads, repeats):
     report.add(name, "per-epoch SFit inside a fit (presorted columns, fit_times_)",
                f"{per_epoch * 1e3:.0f} ms", f"setup once: {setup:.2f} s; against "
                f"the scores from scratch the setup pays off after {pays_off:.0f} epochs")
+    bench_sorts(data, report, threads=threads, repeats=repeats)

@@ -103,3 +103,20 @@ def test_fit_fingerprint_is_that_of_the_selection():
 def test_parser_defaults():
     args = perf.build_parser().parse_args([])
     assert not args.quick and args.threads == 2 and args.out == perf.RESULTS
+
+
+def test_the_library_choices_are_timed_both_ways(tiny):
+    from benchmarks.perf.choices import bench_batch_reads, bench_sorts
+
+    report = perf.Report()
+    bench_sorts(tiny, report, threads=1, repeats=1, n_features=8)
+    bench_batch_reads("tiny", tiny, report, threads=2, repeats=1, n_epochs=1, n_steps=5)
+    rows = {figure: (value, note) for _, figure, value, note in report.rows}
+    keys_ms, radix_ms = rows["presort sorts: 64-bit keys / radix"][0].split(" / ")
+    assert keys_ms.endswith(" ms") and float(radix_ms.removesuffix(" ms")) >= 0
+    value, note = rows["trainer steps: batches read ahead / plain reads"]
+    ahead, plain = (float(v.removesuffix(" us")) for v in value.split(" / "))
+    assert ahead > 0 and plain > 0
+    assert note.endswith("the default here: plain reads")  # 128 x 256 float32: below 320 KB
+    from nt_sklearn._head import _BatchReader
+    assert _BatchReader.READ_AHEAD_BYTES == 5 << 16  # restored after the read-ahead runs
