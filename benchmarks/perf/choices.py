@@ -44,7 +44,7 @@ def bench_sorts(data, report, *, threads, repeats, n_features=64):
 @contextlib.contextmanager
 def _read_ahead(on):
     """The trainer's batches read ahead (from any size) or plainly, for the block."""
-    from nt_sklearn._head import _BatchReader
+    from nt_sklearn._batch_reader import _BatchReader
 
     saved = _BatchReader.READ_AHEAD_BYTES
     _BatchReader.READ_AHEAD_BYTES = 0 if on else 1 << 62
@@ -59,7 +59,9 @@ def bench_batch_reads(name, data, report, *, threads, repeats, n_epochs=5, n_ste
     ``n_epochs`` epochs of ``n_steps`` (the first epoch read ahead is the slowest)."""
     from nt_sklearn import _head
 
-    if not hasattr(_head, "_BatchReader"):
+    try:
+        from nt_sklearn._batch_reader import _BatchReader
+    except ImportError:
         report.add(name, "trainer steps: batches read ahead / plain reads", "n/a",
                    "no read-ahead in this version")
         return
@@ -81,7 +83,7 @@ def bench_batch_reads(name, data, report, *, threads, repeats, n_epochs=5, n_ste
     ahead, plain = (statistics.median(times[on]) for on in (True, False))
     k = len(data.coef)
     batch = (128 // k) * k * data.X_tune.shape[1] * data.X_tune.itemsize
-    default = batch >= _head._BatchReader.READ_AHEAD_BYTES and threads > 1
+    default = batch >= _BatchReader.READ_AHEAD_BYTES and threads > 1
     report.add(name, "trainer steps: batches read ahead / plain reads",
                f"{ahead:.0f} us / {plain:.0f} us",
                f"{threads} BLAS threads; {n_epochs} epochs of {n_steps} steps, median of "

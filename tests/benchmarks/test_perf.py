@@ -118,5 +118,5 @@ def test_the_library_choices_are_timed_both_ways(tiny):
     ahead, plain = (float(v.removesuffix(" us")) for v in value.split(" / "))
     assert ahead > 0 and plain > 0
     assert note.endswith("the default here: plain reads")  # 128 x 256 float32: below 320 KB
-    from nt_sklearn._head import _BatchReader
+    from nt_sklearn._batch_reader import _BatchReader
     assert _BatchReader.READ_AHEAD_BYTES == 5 << 16  # restored after the read-ahead runs

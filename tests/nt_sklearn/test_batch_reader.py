@@ -8,8 +8,9 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from nt_sklearn import LinearHead, NeuronTuneClassifier
-from nt_sklearn import _head
-from nt_sklearn._head import _BatchReader, train_linear_head
+from nt_sklearn import _batch_reader
+from nt_sklearn._batch_reader import _BatchReader
+from nt_sklearn._head import train_linear_head
 
 READER = "nt-sklearn-batch-reader"
 
@@ -18,7 +19,7 @@ READER = "nt-sklearn-batch-reader"
 def read_ahead(monkeypatch):
     """Force the read-ahead path (any batch size, two BLAS threads) and count its epochs."""
     monkeypatch.setattr(_BatchReader, "READ_AHEAD_BYTES", 0)
-    monkeypatch.setattr(_head, "blas_threads", lambda: 2)
+    monkeypatch.setattr(_batch_reader, "blas_threads", lambda: 2)
     epochs = []
     original = _BatchReader._read_ahead
 
@@ -58,10 +59,10 @@ def test_read_ahead_trains_bit_for_bit_the_head_of_plain_reads(kind, tmp_path, m
     if kind == "memmap":
         np.save(tmp_path / "X.npy", X)
         X = np.load(tmp_path / "X.npy", mmap_mode="r")
-    monkeypatch.setattr(_head, "blas_threads", lambda: 1)
+    monkeypatch.setattr(_batch_reader, "blas_threads", lambda: 1)
     plain = _heads(X, y, coef, intercept)
     monkeypatch.setattr(_BatchReader, "READ_AHEAD_BYTES", 0)
-    monkeypatch.setattr(_head, "blas_threads", lambda: 2)
+    monkeypatch.setattr(_batch_reader, "blas_threads", lambda: 2)
     ahead = _heads(X, y, coef, intercept)
     assert len(plain) == len(ahead) == 3
     for p, a in zip(plain, ahead):
@@ -138,7 +139,7 @@ def test_overlapping_epochs_of_fits_in_threads_restore_the_blas_threads():
     leave BLAS as they found it: nested threadpoolctl limits ended out of order would not."""
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
-    from nt_sklearn._head import _blas_limited
+    from nt_sklearn._batch_reader import _blas_limited
 
     def blas():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
